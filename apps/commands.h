@@ -1,0 +1,16 @@
+// Subcommands of the norma binary: each file defines add_<name>_command(app), which adds the
+// subcommand and its callback.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace norma::apps {
+
+void add_demo_command(CLI::App& app);   // apps/demo.cpp
+void add_bench_command(CLI::App& app);  // apps/bench.cpp
+
+inline void register_commands(CLI::App& app) {
+  add_demo_command(app);
+  add_bench_command(app);
+}
+
+}  // namespace norma::apps

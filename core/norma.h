@@ -1,0 +1,17 @@
+// Everything in norma's core, in one include.
+#pragma once
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops/conv.h"
+#include "core/ops/dropout.h"
+#include "core/ops/elementwise.h"
+#include "core/ops/loss.h"
+#include "core/ops/matmul.h"
+#include "core/ops/pool.h"
+#include "core/ops/reduce.h"
+#include "core/ops/shape_ops.h"
+#include "core/ops/unary.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "core/shape.h"
+#include "core/tensor.h"

@@ -1,0 +1,35 @@
+// Seeded random numbers: one global generator (manual_seed) plus explicit Generators.
+//
+// The generator is xoshiro256** seeded through splitmix64; floats are drawn sequentially on
+// one thread, so the same seed gives bit-identical tensors whatever the thread count.
+#pragma once
+#include <cstdint>
+
+namespace norma {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0x5eed) { seed_(seed); }
+  void manual_seed(uint64_t seed) { seed_(seed); }
+
+  uint64_t next_u64();
+  // Uniform in [0, 1) with 24 random bits (every float in the grid equally likely).
+  float uniform();
+  // Standard normal (Box-Muller; the second value of each pair is kept for the next call).
+  float normal();
+  // Uniform integer in [0, n).
+  uint64_t randint(uint64_t n);
+
+ private:
+  void seed_(uint64_t seed);
+  uint64_t s_[4];
+  bool has_spare_ = false;
+  float spare_ = 0.f;
+};
+
+// The generator that factories and dropout use when none is passed.
+Generator& default_generator();
+// Seeds the default generator (like torch::manual_seed).
+void manual_seed(uint64_t seed);
+
+}  // namespace norma
