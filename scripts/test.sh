@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs norma's whole test suite twice: the Release build (build/), then a build with
+# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/). Fails when any test fails.
+# Run scripts/setup.sh first (the README's test command does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="$(nproc)"
+
+echo "== tests (Release) =="
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNORMA_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ctest --test-dir build-asan --output-on-failure -j"$jobs"
