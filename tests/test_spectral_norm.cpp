@@ -154,8 +154,8 @@ TEST_CASE("spectral_norm: errors") {
                        doctest::Contains("spectral_norm: Linear has no parameter 'nope'"), Error);
   CHECK_THROWS_WITH_AS(nn::spectral_norm(lin, "weight", -1),
                        doctest::Contains("spectral_norm: n_power_iterations must be >= 0, got -1"), Error);
-  CHECK_THROWS_WITH_AS(nn::spectral_norm(lin, "weight", 1, 0.f), doctest::Contains("spectral_norm: eps must be positive"),
-                       Error);
+  CHECK_THROWS_WITH_AS(nn::spectral_norm(lin, "weight", 1, 0.f),
+                       doctest::Contains("spectral_norm: eps must be positive"), Error);
   nn::spectral_norm(lin);
   CHECK_THROWS_WITH_AS(nn::spectral_norm(lin),
                        doctest::Contains("spectral_norm: Linear already has spectral_norm on 'weight'"), Error);

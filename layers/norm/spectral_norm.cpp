@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "core/autograd.h"
-#include "core/kernels/gemm.h"
 
 namespace norma::nn {
 namespace {
@@ -30,13 +29,43 @@ void normalize(float* x, int64_t n, float eps) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+// y = W x, W [out, K] row-major: one dot product per row, summed in double.
+void matvec(const float* W, int64_t out, int64_t K, const float* x, float* y) {
+#pragma omp parallel for schedule(static) if (out * K > kGrain)
+  for (int64_t o = 0; o < out; ++o) {
+    const float* row = W + o * K;
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t k = 0; k < K; ++k) acc += double(row[k]) * x[k];
+    y[o] = float(acc);
+  }
+}
+
+// y = W^T x: each thread owns a range of columns k and walks every row over it, so each
+// y[k] is summed in row order whatever the thread count (deterministic, no atomics).
+void matvec_t(const float* W, int64_t out, int64_t K, const float* x, float* y) {
+  constexpr int64_t kCols = 256;  // columns per task: the accumulators stay in L1
+  const int64_t tasks = (K + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) if (out * K > kGrain)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t k0 = t * kCols, k1 = std::min(K, k0 + kCols);
+    double acc[kCols] = {};
+    for (int64_t o = 0; o < out; ++o) {
+      const float* row = W + o * K;
+      const double xo = x[o];
+#pragma omp simd
+      for (int64_t k = k0; k < k1; ++k) acc[k - k0] += xo * row[k];
+    }
+    for (int64_t k = k0; k < k1; ++k) y[k] = float(acc[k - k0]);
+  }
+}
+
 // `iters` steps of v = normalize(W^T u), u = normalize(W v); W is [out, K] row-major.
-// Each product is one sgemm (a matrix-vector product through BLAS, like PyTorch's mv).
 void power_iteration(const float* W, int64_t out, int64_t K, float* u, float* v, int64_t iters, float eps) {
   for (int64_t it = 0; it < iters; ++it) {
-    sgemm(true, false, K, 1, out, 1.f, W, K, u, 1, 0.f, v, 1);  // v = W^T u
+    matvec_t(W, out, K, u, v);
     normalize(v, K, eps);
-    sgemm(false, false, out, 1, K, 1.f, W, K, v, 1, 0.f, u, 1);  // u = W v
+    matvec(W, out, K, v, u);
     normalize(u, out, eps);
   }
 }
@@ -47,7 +76,7 @@ Tensor spectral_norm_op(const Tensor& W_in, const Tensor& u, const Tensor& v) {
   const int64_t out = W.size(0), K = W.numel() / out;
   // sigma = sum_o u[o] (W v)[o]
   std::vector<float> Wv(static_cast<size_t>(out));
-  sgemm(false, false, out, 1, K, 1.f, W.data(), K, v.data(), 1, 0.f, Wv.data(), 1);
+  matvec(W.data(), out, K, v.data(), Wv.data());
   double s = 0.0;
   for (int64_t o = 0; o < out; ++o) s += double(u.data()[o]) * Wv[size_t(o)];
   const float sigma = float(s);
@@ -121,8 +150,11 @@ std::shared_ptr<Module> spectral_norm(std::shared_ptr<Module> module, const std:
     NORMA_CHECK(u.numel() == out && v.numel() == K && u.is_contiguous() && v.is_contiguous(), "spectral_norm: ",
                 m.type_name(), " buffers '", name, "_u' ", u.shape(), " and '", name, "_v' ", v.shape(),
                 " do not match '", name, "_orig' ", W.shape());
-    if (m.is_training() && n_power_iterations > 0)
-      power_iteration(W.contiguous().data(), out, K, u.data(), v.data(), n_power_iterations, eps);
+    if (m.is_training() && n_power_iterations > 0) {
+      NoGradGuard no_grad;
+      Tensor Wc = W.contiguous();
+      power_iteration(Wc.data(), out, K, u.data(), v.data(), n_power_iterations, eps);
+    }
     // Copies of u and v: the next forward updates the buffers in place, possibly before this
     // one's backward runs (a GAN discriminator on real, then fake data).
     m.set_attribute(name, spectral_norm_op(W, u.detach().clone(), v.detach().clone()));

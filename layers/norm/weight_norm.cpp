@@ -84,7 +84,8 @@ Tensor weight_norm_op(const Tensor& v_in, const Tensor& g_in, int64_t dim) {
   float* wp = w.data();
   float* rn = rnorm.data();
   slice_norms(vp, s, rn);
-  // w[o,d,i] = g[d] * v[o,d,i] * (1 / norm[d])   (a zero slice gives inf/nan, as PyTorch)
+  // w[o,d,i] = g[d] * v[o,d,i] * rnorm[d],  rnorm = 1 / norm (kept for the backward; a zero
+  // slice gives inf/nan, as in PyTorch)
 #pragma omp parallel for schedule(static) if (v.numel() > kGrain)
   for (int64_t d = 0; d < s.D; ++d) {
     rn[d] = 1.f / rn[d];
@@ -99,9 +100,9 @@ Tensor weight_norm_op(const Tensor& v_in, const Tensor& g_in, int64_t dim) {
   //   dL/dg = sum(dw * v) / n
   //   dL/dv = g/n * dw + sum_j dw_j * g * v_j * d(1/n)/dv = g/n * dw - g/n^3 * sum(dw * v) * v
   //         = g/n * (dw - (sum(dw * v) / n^2) * v)
-  return record("weight_norm", w, {v_in, g_in}, [v, g, rnorm, s](const Tensor& dw_in) -> std::vector<Tensor> {
+  const bool want_v = needs_grad(v_in), want_g = needs_grad(g_in);
+  return record("weight_norm", w, {v_in, g_in}, [v, g, rnorm, s, want_v, want_g](const Tensor& dw_in) {
     Tensor dw = dw_in.contiguous();
-    const bool want_v = needs_grad(v), want_g = needs_grad(g);
     Tensor dv = want_v ? empty(v.shape()) : Tensor(), dg = want_g ? empty(g.shape()) : Tensor();
     const float *vp = v.data(), *gp = g.data(), *dwp = dw.data(), *rn = rnorm.data();
     float* dvp = want_v ? dv.data() : nullptr;
@@ -126,7 +127,7 @@ Tensor weight_norm_op(const Tensor& v_in, const Tensor& g_in, int64_t dim) {
         for (int64_t i = 0; i < s.inner; ++i) dvp[base + i] = a * (dwp[base + i] - b * vp[base + i]);
       }
     }
-    return {dv, dg};
+    return std::vector<Tensor>{dv, dg};
   });
 }
 }  // namespace
