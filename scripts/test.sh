@@ -5,8 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
-# Tests run side by side (ctest -j), each with 2 OpenMP threads: idle threads must sleep, not spin.
-export OMP_WAIT_POLICY=passive
 
 echo "== tests (Release) =="
 ctest --test-dir build --output-on-failure -j"$jobs"
