@@ -16,7 +16,11 @@ namespace norma::testing {
 
 inline std::string fixture_dir() {
   const char* env = std::getenv("NORMA_TEST_FIXTURES");
+#ifdef NORMA_FIXTURE_DIR
+  return env ? env : NORMA_FIXTURE_DIR;  // set by CMake: the source tree's tests/fixtures
+#else
   return env ? env : "tests/fixtures";
+#endif
 }
 
 // The whole JSON of tests/fixtures/<file>.json (cached per file).
