@@ -13,6 +13,26 @@ bool grad_mode_enabled() { return g_grad_mode; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
 NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
 
+Node::~Node() {
+  // Our inputs' nodes go on a local stack before the closure is destroyed, so releasing the
+  // tensors it captured never ends a node's life inside this destructor. A node popped from
+  // the stack that nobody else owns hands its own inputs to the stack the same way, then dies
+  // with nothing left to free: the chain is walked in a loop, not by recursion.
+  std::vector<std::shared_ptr<Node>> stack;
+  auto release = [&stack](Node& n) {
+    for (Edge& e : n.next)
+      if (e.node) stack.push_back(std::move(e.node));
+    n.next.clear();
+    n.backward = nullptr;
+  };
+  release(*this);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) release(*n);
+  }
+}
+
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
   if (!g_grad_mode) return out;
   bool any = false;
@@ -46,7 +66,7 @@ void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
     return;
   }
   Tensor acc(leaf.grad);
-  Tensor gc = g.contiguous();  // keep the copy alive while reading it
+  const Tensor gc = g.contiguous();  // held: a strided g's copy must outlive the loop
   const float* src = gc.data();
   float* dst = acc.data();
   int64_t n = acc.numel();

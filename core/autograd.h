@@ -37,6 +37,9 @@ struct Node {
   std::vector<Edge> next; // one per input of the op (empty Edge: no gradient needed)
   BackwardFn backward;    // null once the graph is released
   Tensor grad;            // gradient of this node's output, summed during backward()
+  // Frees the nodes it alone owns iteratively: dropping a 10,000-op graph that was never
+  // back-propagated (or was retained) must not recurse once per node.
+  ~Node();
 };
 
 // Whether ops record onto the tape (thread-local; on by default).
