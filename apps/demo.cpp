@@ -1,5 +1,5 @@
 // norma demo: a 2-layer MLP learns the two-spirals toy set, written with core ops only
-// (matmul, add, maximum as relu, cross_entropy) and plain full-batch gradient descent:
+// (matmul, add, relu, cross_entropy) and plain full-batch gradient descent:
 //   h = relu(x W1 + b1);  logits = h W2 + b2;  loss = cross_entropy(logits, labels)
 //   after backward(), under NoGradGuard: p -= lr * p.grad(), then the gradient is dropped.
 #include <chrono>
@@ -38,7 +38,7 @@ struct Mlp {
     b2 = zeros({out}).requires_grad_();
   }
   Tensor forward(const Tensor& x) const {
-    Tensor h = maximum(add(matmul(x, w1), b1), scalar_tensor(0.f));  // relu
+    Tensor h = relu(matmul(x, w1) + b1);
     return add(matmul(h, w2), b2);
   }
   std::vector<Tensor> params() const { return {w1, b1, w2, b2}; }

@@ -1,4 +1,4 @@
-// End to end: a 2-layer MLP written with core ops only (matmul, add, maximum as relu,
+// End to end: a 2-layer MLP written with core ops only (matmul, add, relu,
 // cross_entropy) and hand-written SGD fits the two-spirals set (data/spirals.h).
 #include <doctest/doctest.h>
 
@@ -21,7 +21,7 @@ TEST_CASE("end to end: a 2-64-2 MLP with manual SGD fits two spirals to >= 95% t
   Tensor w2 = mul(randn({hidden, 2}, &gen), 1.f / std::sqrt(float(hidden))).requires_grad_();
   Tensor b2 = zeros({2}).requires_grad_();
   auto forward = [&](const Tensor& x) {
-    Tensor h = maximum(add(matmul(x, w1), b1), scalar_tensor(0.f));  // relu
+    Tensor h = relu(matmul(x, w1) + b1);
     return add(matmul(h, w2), b2);
   };
 
