@@ -46,7 +46,8 @@ void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
     return;
   }
   Tensor acc(leaf.grad);
-  const float* src = g.contiguous().data();
+  Tensor gc = g.contiguous();  // keep the copy alive while reading it
+  const float* src = gc.data();
   float* dst = acc.data();
   int64_t n = acc.numel();
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];

@@ -13,8 +13,9 @@ Conv2d::Conv2d(int64_t in, int64_t out, IntPair k, IntPair s, IntPair p, IntPair
   Tensor& w = register_parameter("weight", empty({out, in / g, k.h, k.w}));
   init::kaiming_uniform_(w, std::sqrt(5.f));
   if (bias) {
+    // Read w before registering the bias: registration may move the registry (w would dangle).
+    const float bound = 1.f / std::sqrt(float(init::fan_in(w)));
     Tensor& b = register_parameter("bias", empty({out}));
-    float bound = 1.f / std::sqrt(float(init::fan_in(w)));
     init::uniform_(b, -bound, bound);
   }
 }

@@ -120,8 +120,8 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return out;
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() {
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out{{"", shared_from_this()}};
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out{{"", this}};
   for (auto& [n, c] : children_)
     for (auto& [sub, m] : c->named_modules()) out.emplace_back(sub.empty() ? n : n + "." + sub, m);
   return out;
@@ -235,7 +235,7 @@ std::string summary(Module& model, const Shape& input_shape) {
     Shape out;
     bool seen = false;
     for (auto& [mod, sh] : shapes)
-      if (mod == m.get()) out = sh, seen = true;  // last call wins (a module reused twice)
+      if (mod == m) out = sh, seen = true;  // last call wins (a module reused twice)
     int64_t own = 0;
     for (const Tensor& p : m->parameters(false)) own += p.numel();
     total += own;

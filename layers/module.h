@@ -23,7 +23,7 @@ namespace norma::nn {
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 using StateDict = NamedTensors;
 
-class Module : public std::enable_shared_from_this<Module> {
+class Module {
  public:
   explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
   virtual ~Module() = default;
@@ -63,8 +63,9 @@ class Module : public std::enable_shared_from_this<Module> {
   std::vector<Tensor> parameters(bool recurse = true) const;
   NamedTensors named_parameters(bool recurse = true) const;
   NamedTensors named_buffers(bool recurse = true) const;
-  // This module ("") and every descendant, with dotted names, depth first.
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules();
+  // This module ("") and every descendant, with dotted names, depth first. The pointers are
+  // owned by the tree (valid while this module lives).
+  std::vector<std::pair<std::string, Module*>> named_modules();
 
   // ---- Mode and gradients ----
   virtual void train(bool on = true);

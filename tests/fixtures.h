@@ -14,9 +14,15 @@
 
 namespace norma::testing {
 
+// $NORMA_TEST_FIXTURES, else the source tree's tests/fixtures (compiled in by CMake).
 inline std::string fixture_dir() {
   const char* env = std::getenv("NORMA_TEST_FIXTURES");
-  return env ? env : "tests/fixtures";
+  if (env) return env;
+#ifdef NORMA_TEST_FIXTURES_DIR
+  return NORMA_TEST_FIXTURES_DIR;
+#else
+  return "tests/fixtures";
+#endif
 }
 
 // The whole JSON of tests/fixtures/<file>.json (cached per file).

@@ -29,11 +29,10 @@ Shape reduced_shape(const Shape& shape, const Shape& dims, bool keepdim) {
   return out;
 }
 
-Tensor sum_kernel(const Tensor& x_in, const Shape& dims, bool keepdim) {
-  Shape out_shape = reduced_shape(x_in.shape(), dims, keepdim);
+ReduceBlock reduce_block(const Tensor& x_in, const Shape& dims) {
   // The reduced dims must form one block [first, last]: out[o, i] = sum_r x[o, r, i].
   // Otherwise move them to the end first (one copy).
-  Tensor x = x_in;
+  Tensor x = x_in.detach();
   Shape block = dims;
   bool consecutive = dims.empty() || dims.back() - dims.front() + 1 == int64_t(dims.size());
   if (!consecutive) {
@@ -42,18 +41,26 @@ Tensor sum_kernel(const Tensor& x_in, const Shape& dims, bool keepdim) {
       if (std::find(dims.begin(), dims.end(), d) == dims.end()) order.push_back(d);
     int64_t kept = int64_t(order.size());
     for (int64_t d : dims) order.push_back(d);
-    x = permute(x_in.detach(), order);
+    x = permute(x, order);
     block.clear();
     for (int64_t d = kept; d < x.dim(); ++d) block.push_back(d);
   }
-  x = x.detach().contiguous();
-  int64_t outer = 1, red = 1, inner = 1;
+  ReduceBlock b;
+  b.x = x.contiguous();
   for (int64_t d = 0; d < x.dim(); ++d) {
-    if (!block.empty() && d < block.front()) outer *= x.shape()[d];
-    else if (!block.empty() && d <= block.back()) red *= x.shape()[d];
-    else inner *= x.shape()[d];
+    if (!block.empty() && d < block.front()) b.outer *= x.shape()[d];
+    else if (!block.empty() && d <= block.back()) b.red *= x.shape()[d];
+    else b.inner *= x.shape()[d];
   }
-  if (block.empty()) outer = 1, inner = x.numel();  // no dims reduced: a copy
+  if (block.empty()) b.outer = 1, b.inner = x.numel();  // no dims reduced: a copy
+  return b;
+}
+
+Tensor sum_kernel(const Tensor& x_in, const Shape& dims, bool keepdim) {
+  Shape out_shape = reduced_shape(x_in.shape(), dims, keepdim);
+  ReduceBlock b = reduce_block(x_in, dims);
+  const Tensor& x = b.x;
+  const int64_t outer = b.outer, red = b.red, inner = b.inner;
   Tensor out = empty(out_shape);
   const float* src = x.data();
   float* dst = out.data();

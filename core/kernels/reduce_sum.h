@@ -12,4 +12,14 @@ Tensor sum_kernel(const Tensor& x, const Shape& dims, bool keepdim);
 // The shape x.sum(dims, keepdim) has.
 Shape reduced_shape(const Shape& shape, const Shape& dims, bool keepdim);
 
+// x (detached) laid out for a reduction over `dims` (normalized) as a contiguous block
+// [outer, red, inner]: the reduced dims form the middle, so x[o, r, i] = data[(o*red + r)*inner + i]
+// and the outputs, in row-major order of the kept dims, are [outer, inner]. Copies only when x
+// is not contiguous or the reduced dims are not adjacent (then they are moved to the end).
+struct ReduceBlock {
+  Tensor x;  // contiguous, detached
+  int64_t outer = 1, red = 1, inner = 1;
+};
+ReduceBlock reduce_block(const Tensor& x, const Shape& dims);
+
 }  // namespace norma

@@ -43,19 +43,25 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, cons
 BackwardFn reshape_back(const Shape& in_shape) {
   return [in_shape](const Tensor& g) -> std::vector<Tensor> { return {reshape(g, in_shape)}; };
 }
+
+// A row-major view of contiguous x with a new shape; `op` names the caller in errors.
+Tensor contiguous_view(const Tensor& x, const Shape& shape_in, const char* op) {
+  Shape shape = infer_shape(shape_in, x.numel(), x.shape(), op);
+  Tensor out = make_view(x, shape, contiguous_strides(shape), x.impl().offset);
+  return record(op, out, {x}, reshape_back(x.shape()));
+}
 }  // namespace
 
-Tensor view(const Tensor& x, const Shape& shape_in) {
+Tensor view(const Tensor& x, const Shape& shape) {
   NORMA_CHECK(x.is_contiguous(), "view: tensor of shape ", x.shape(), " with strides ", x.strides(),
               " is not contiguous (use reshape)");
-  Shape shape = infer_shape(shape_in, x.numel(), x.shape(), "view");
-  Tensor out = make_view(x, shape, contiguous_strides(shape), x.impl().offset);
-  return record("view", out, {x}, reshape_back(x.shape()));
+  return contiguous_view(x, shape, "view");
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
-  if (x.is_contiguous()) return view(x, shape);
-  return view(x.contiguous(), shape);
+  if (x.is_contiguous()) return contiguous_view(x, shape, "reshape");
+  infer_shape(shape, x.numel(), x.shape(), "reshape");  // fail before copying
+  return contiguous_view(x.contiguous(), shape, "reshape");
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
@@ -89,6 +95,11 @@ Tensor permute(const Tensor& x, const Shape& dims) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  if (x.dim() == 0) {  // PyTorch allows dims 0 and -1 here: nothing to swap
+    wrap_dim(dim0, 0, "transpose");
+    wrap_dim(dim1, 0, "transpose");
+    return x;
+  }
   Shape dims(size_t(x.dim()));
   for (int64_t d = 0; d < x.dim(); ++d) dims[size_t(d)] = d;
   std::swap(dims[size_t(wrap_dim(dim0, x.dim(), "transpose"))], dims[size_t(wrap_dim(dim1, x.dim(), "transpose"))]);
@@ -104,8 +115,8 @@ Tensor squeeze(const Tensor& x) {
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
-  if (x.dim() == 0) return x;
   int64_t d = wrap_dim(dim, x.dim(), "squeeze");
+  if (x.dim() == 0) return x;
   if (x.shape()[d] != 1) return x;
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(shape.begin() + d);
@@ -136,7 +147,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     }
     int64_t have = x.shape()[i - lead];
     if (shape[i] == -1) out_shape[i] = have;
-    NORMA_CHECK(have == out_shape[i] || have == 1, "expand: cannot expand ", x.shape(), " to ", shape);
+    NORMA_CHECK(have == out_shape[i] || (have == 1 && out_shape[i] >= 0), "expand: cannot expand ", x.shape(),
+                " to ", shape);
     strides[i] = have == out_shape[i] ? x.strides()[i - lead] : 0;
   }
   if (out_shape == x.shape()) return x;
@@ -148,6 +160,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 
 // out = x[start:end:step] along dim;  dx = zeros with g written into that slice
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  NORMA_CHECK(x.dim() > 0, "slice: cannot slice a 0-d tensor");
   int64_t d = wrap_dim(dim, x.dim(), "slice");
   NORMA_CHECK(step > 0, "slice: step must be positive, got ", step);
   const int64_t n = x.shape()[d];

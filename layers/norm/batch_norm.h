@@ -9,6 +9,7 @@
 //   y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]
 #pragma once
 #include <optional>
+#include <vector>
 
 #include "layers/module.h"
 
@@ -19,6 +20,14 @@ namespace norma::nn {
 // with `momentum` as the weight of the new value. weight/bias may be undefined (no affine).
 Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
                   const Tensor& bias, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+// batch_norm in training with statistics per chunk of `chunk_size` samples along N
+// (GhostBatchNorm's training forward; chunk_size == N is batch_norm). N must be a multiple of
+// chunk_size. When defined, running_mean/var are updated from chunk k in turn, with factors[k]
+// as the weight of the new value (one factor per chunk).
+Tensor ghost_batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
+                        const Tensor& bias, int64_t chunk_size, const std::vector<float>& factors,
+                        float eps = 1e-5f);
 
 class BatchNorm : public Module {
  public:
