@@ -1,0 +1,147 @@
+// GroupNorm, fused. x [N, C, *] is viewed as [N, G, C/G, S] (S = product of the spatial dims):
+// the C/G channels of a group are consecutive, so each (n, g) is one contiguous row of
+// M = C/G * S elements. With g = c / (C/G):
+//
+//   mean[n,g]   = 1/M sum_{c in g, s} x[n,c,s]
+//   var[n,g]    = 1/M sum_{c in g, s} (x[n,c,s] - mean[n,g])^2      (biased)
+//   rstd[n,g]   = 1 / sqrt(var[n,g] + eps)
+//   xhat[n,c,s] = (x[n,c,s] - mean[n,g]) * rstd[n,g]
+//   y[n,c,s]    = xhat[n,c,s] * weight[c] + bias[c]                (per-channel affine)
+//
+// The forward saves mean and rstd (N*G floats each); the backward recomputes xhat from x.
+#include "layers/norm/group_norm.h"
+
+#include <cmath>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/kernels/norm_stats.h"
+
+namespace norma::nn {
+namespace {
+constexpr int64_t kGrain = 32768;  // elements below which the loops stay on one thread
+}
+
+Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor& bias, float eps) {
+  NORMA_CHECK(x.dim() >= 2, "group_norm: expected input [N, C, *], got ", x.shape());
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  NORMA_CHECK(G > 0 && C % G == 0, "group_norm: num_channels must be divisible by num_groups, got ", C,
+              " channels (input ", x.shape(), ") and num_groups=", G);
+  NORMA_CHECK(!weight.defined() || weight.shape() == Shape{C}, "group_norm: weight ", weight.shape(),
+              " must be [", C, "] for input ", x.shape());
+  NORMA_CHECK(!bias.defined() || bias.shape() == Shape{C}, "group_norm: bias ", bias.shape(), " must be [", C,
+              "] for input ", x.shape());
+  const int64_t S = N * C > 0 ? x.numel() / (N * C) : 0, Cg = C / G, M = Cg * S;
+  NORMA_CHECK(S > 0 || x.numel() == 0, "group_norm: input ", x.shape(), " has no spatial elements");
+
+  Tensor xc = x.detach().contiguous();
+  Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
+  Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor out = empty(x.shape()), mean = empty({N * G}), rstd = empty({N * G});
+  row_mean_var(xc.data(), N * G, M, mean.data(), rstd.data());  // rstd holds var until the next loop
+  float *mp = mean.data(), *sp = rstd.data();
+  // rstd = 1 / sqrt(var + eps)
+  for (int64_t i = 0; i < N * G; ++i) sp[i] = 1.f / std::sqrt(sp[i] + eps);
+  const float* xp = xc.data();
+  const float* w = wc.defined() ? wc.data() : nullptr;
+  const float* b = bc.defined() ? bc.data() : nullptr;
+  float* yp = out.data();
+#pragma omp parallel for schedule(static) if (x.numel() > kGrain)
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    const int64_t n = nc / C, c = nc % C, ng = n * G + c / Cg;
+    // y = (x - mean) * rstd * weight[c] + bias[c]
+    const float m = mp[ng], scale = sp[ng] * (w ? w[c] : 1.f), shift = b ? b[c] : 0.f;
+    const float* xr = xp + nc * S;
+    float* yr = yp + nc * S;
+    for (int64_t s = 0; s < S; ++s) yr[s] = (xr[s] - m) * scale + shift;
+  }
+
+  const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
+  return record("group_norm", out, {x, weight, bias},
+                [xc, wc, mean, rstd, N, C, G, S, need_x, need_w, need_b](const Tensor& gout) -> std::vector<Tensor> {
+    // Backward. First the two sums per (n, c), over s, with the group's statistics:
+    //   sdy[n,c]    = sum_s dy[n,c,s]
+    //   sdyx[n,c]   = sum_s dy[n,c,s] * xhat[n,c,s]
+    // then the affine gradients:
+    //   dbias[c]    = sum_n sdy[n,c]
+    //   dweight[c]  = sum_n sdyx[n,c]
+    // and, per (n, g), LayerNorm's backward over the row of M elements with
+    // dxhat[n,c,s] = dy[n,c,s] * weight[c]:
+    //   mean(dxhat)      = 1/M sum_{c in g} weight[c] * sdy[n,c]
+    //   mean(dxhat xhat) = 1/M sum_{c in g} weight[c] * sdyx[n,c]
+    //   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
+    const int64_t Cg = C / G, M = Cg * S;
+    Tensor g = gout.contiguous();
+    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *sp = rstd.data();
+    const float* w = wc.defined() ? wc.data() : nullptr;
+    std::vector<float> mean_nc(size_t(N * C)), rstd_nc(size_t(N * C)), sdy(size_t(N * C)), sdyx(size_t(N * C));
+    for (int64_t nc = 0; nc < N * C; ++nc) {
+      const int64_t ng = (nc / C) * G + (nc % C) / Cg;
+      mean_nc[size_t(nc)] = mp[ng], rstd_nc[size_t(nc)] = sp[ng];
+    }
+    row_grad_sums(dy, xp, mean_nc.data(), rstd_nc.data(), N * C, S, sdy.data(), sdyx.data());
+    Tensor dx, dw, db;
+    if (need_w || need_b) {
+      dw = zeros({C}), db = zeros({C});
+      float *dwp = dw.data(), *dbp = db.data();
+      for (int64_t nc = 0; nc < N * C; ++nc) {
+        dbp[nc % C] += sdy[size_t(nc)];    // dbias[c]   = sum_n sdy[n,c]
+        dwp[nc % C] += sdyx[size_t(nc)];   // dweight[c] = sum_n sdyx[n,c]
+      }
+      if (!need_w) dw = Tensor();
+      if (!need_b) db = Tensor();
+    }
+    if (need_x) {
+      // mean(dxhat), mean(dxhat xhat) per (n, g)
+      std::vector<float> mean_dxhat(size_t(N * G)), mean_dxhat_xhat(size_t(N * G));
+      for (int64_t ng = 0; ng < N * G; ++ng) {
+        double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+        for (int64_t c = (ng % G) * Cg; c < (ng % G + 1) * Cg; ++c) {
+          const size_t nc = size_t((ng / G) * C + c);
+          sum_dxhat += double(w ? w[c] : 1.f) * sdy[nc];
+          sum_dxhat_xhat += double(w ? w[c] : 1.f) * sdyx[nc];
+        }
+        mean_dxhat[size_t(ng)] = float(sum_dxhat / double(M));
+        mean_dxhat_xhat[size_t(ng)] = float(sum_dxhat_xhat / double(M));
+      }
+      dx = empty(xc.shape());
+      float* dxp = dx.data();
+#pragma omp parallel for schedule(static) if (xc.numel() > kGrain)
+      for (int64_t nc = 0; nc < N * C; ++nc) {
+        const int64_t c = nc % C, ng = (nc / C) * G + c / Cg;
+        const float m = mp[ng], s = sp[ng], wt = w ? w[c] : 1.f;
+        const float md = mean_dxhat[size_t(ng)], mdx = mean_dxhat_xhat[size_t(ng)];
+        const float *xr = xp + nc * S, *dyr = dy + nc * S;
+        float* dxr = dxp + nc * S;
+        // dx = rstd * (dy * weight[c] - mean(dxhat) - xhat * mean(dxhat xhat))
+        for (int64_t i = 0; i < S; ++i) dxr[i] = s * (dyr[i] * wt - md - (xr[i] - m) * s * mdx);
+      }
+    }
+    return {dx, dw, db};
+  });
+}
+
+GroupNorm::GroupNorm(int64_t groups, int64_t channels, float eps_, bool affine_)
+    : Module("GroupNorm"), num_groups(groups), num_channels(channels), eps(eps_), affine(affine_) {
+  NORMA_CHECK(groups > 0 && channels > 0, "GroupNorm: num_groups and num_channels must be positive, got ", groups,
+              " and ", channels);
+  NORMA_CHECK(channels % groups == 0, "GroupNorm: num_channels must be divisible by num_groups (num_channels=",
+              channels, ", num_groups=", groups, ")");
+  if (affine) {
+    register_parameter("weight", ones({channels}));
+    register_parameter("bias", zeros({channels}));
+  }
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+  NORMA_CHECK(x.dim() >= 2 && x.shape()[1] == num_channels, "GroupNorm: expected input [N, ", num_channels,
+              ", *], got ", x.shape());
+  if (!affine) return group_norm(x, num_groups, Tensor(), Tensor(), eps);
+  return group_norm(x, num_groups, param("weight"), param("bias"), eps);
+}
+
+std::string GroupNorm::extra_repr() const {
+  return detail::concat(num_groups, ", ", num_channels, ", eps=", eps, ", affine=", affine ? "true" : "false");
+}
+
+}  // namespace norma::nn

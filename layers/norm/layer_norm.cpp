@@ -1,0 +1,145 @@
+// LayerNorm, fused. x is viewed as [R, D]: D = prod(normalized_shape) trailing elements per
+// row, R rows (every leading index). Per row r and column j:
+//
+//   mean[r]   = 1/D sum_j x[r,j]
+//   var[r]    = 1/D sum_j (x[r,j] - mean[r])^2            (biased, as PyTorch)
+//   rstd[r]   = 1 / sqrt(var[r] + eps)
+//   xhat[r,j] = (x[r,j] - mean[r]) * rstd[r]
+//   y[r,j]    = xhat[r,j] * weight[j] + bias[j]            (weight 1, bias 0 when undefined)
+//
+// The forward saves mean and rstd (R floats each); the backward recomputes xhat from x.
+#include "layers/norm/layer_norm.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/kernels/norm_stats.h"
+
+namespace norma::nn {
+namespace {
+constexpr int64_t kGrain = 32768;  // elements below which the loops stay on one thread
+constexpr int64_t kCols = 64;      // columns per block of the dweight/dbias sums
+
+Tensor detached_contiguous(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  float eps) {
+  const int64_t k = int64_t(normalized_shape.size());
+  NORMA_CHECK(k >= 1, "layer_norm: normalized_shape must have at least one dim, got ", normalized_shape);
+  NORMA_CHECK(x.dim() >= k && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
+              "layer_norm: expected input with trailing dims ", normalized_shape, " (normalized_shape), got input ",
+              x.shape());
+  NORMA_CHECK(!weight.defined() || weight.shape() == normalized_shape, "layer_norm: weight ", weight.shape(),
+              " must have normalized_shape ", normalized_shape);
+  NORMA_CHECK(!bias.defined() || bias.shape() == normalized_shape, "layer_norm: bias ", bias.shape(),
+              " must have normalized_shape ", normalized_shape);
+  const int64_t D = shape_numel(normalized_shape);
+  NORMA_CHECK(D > 0, "layer_norm: normalized_shape ", normalized_shape, " has no elements");
+  const int64_t R = x.numel() / D;
+
+  Tensor xc = x.detach().contiguous(), wc = detached_contiguous(weight), bc = detached_contiguous(bias);
+  Tensor out = empty(x.shape()), mean = empty({R}), rstd = empty({R});
+  row_mean_var(xc.data(), R, D, mean.data(), rstd.data());  // rstd holds var until the loop below
+  const float* xp = xc.data();
+  const float* w = wc.defined() ? wc.data() : nullptr;
+  const float* b = bc.defined() ? bc.data() : nullptr;
+  float *yp = out.data(), *mp = mean.data(), *sp = rstd.data();
+#pragma omp parallel for schedule(static) if (R * D > kGrain)
+  for (int64_t r = 0; r < R; ++r) {
+    // rstd = 1 / sqrt(var + eps)
+    const float m = mp[r], s = 1.f / std::sqrt(sp[r] + eps);
+    sp[r] = s;
+    const float* xr = xp + r * D;
+    float* yr = yp + r * D;
+    // y = (x - mean) * rstd * weight + bias
+    for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * s * (w ? w[j] : 1.f) + (b ? b[j] : 0.f);
+  }
+
+  const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
+  return record("layer_norm", out, {x, weight, bias},
+                [xc, wc, mean, rstd, R, D, need_x, need_w, need_b, ws = normalized_shape](
+                    const Tensor& gout) -> std::vector<Tensor> {
+    // Backward. With dxhat[r,j] = dy[r,j] * weight[j]:
+    //   dbias[j]   = sum_r dy[r,j]
+    //   dweight[j] = sum_r dy[r,j] * xhat[r,j]
+    // For one row, xhat_j = (x_j - mean) * rstd with d mean/d x_i = 1/D and
+    // d rstd/d x_i = -rstd^3 (x_i - mean) / D = -rstd^2 xhat_i / D, so
+    //   d xhat_j / d x_i = rstd * (delta_ij - 1/D - xhat_i xhat_j / D)
+    // and summing dxhat_j times that over j:
+    //   dx_i = rstd * (dxhat_i - mean_j(dxhat_j) - xhat_i * mean_j(dxhat_j xhat_j))
+    Tensor g = gout.contiguous();
+    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *sp = rstd.data();
+    const float* w = wc.defined() ? wc.data() : nullptr;
+    Tensor dx, dw, db;
+    if (need_x) {
+      dx = empty(xc.shape());
+      float* dxp = dx.data();
+#pragma omp parallel for schedule(static) if (R * D > kGrain)
+      for (int64_t r = 0; r < R; ++r) {
+        const float m = mp[r], s = sp[r];
+        const float *xr = xp + r * D, *dyr = dy + r * D;
+        float* dxr = dxp + r * D;
+        // mean_j(dxhat), mean_j(dxhat * xhat)
+        double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+        for (int64_t j = 0; j < D; ++j) {
+          const float dxhat = dyr[j] * (w ? w[j] : 1.f);
+          sum_dxhat += dxhat;
+          sum_dxhat_xhat += dxhat * (xr[j] - m) * s;
+        }
+        const float mean_dxhat = float(sum_dxhat / double(D)), mean_dxhat_xhat = float(sum_dxhat_xhat / double(D));
+        // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
+        for (int64_t j = 0; j < D; ++j)
+          dxr[j] = s * (dyr[j] * (w ? w[j] : 1.f) - mean_dxhat - (xr[j] - m) * s * mean_dxhat_xhat);
+      }
+    }
+    if (need_w || need_b) {
+      // Column sums over rows, a block of kCols columns per task: fixed order, no races.
+      Tensor dw_all = empty(ws), db_all = empty(ws);
+      float *dwp = dw_all.data(), *dbp = db_all.data();
+#pragma omp parallel for schedule(static) if (R * D > kGrain)
+      for (int64_t j0 = 0; j0 < D; j0 += kCols) {
+        const int64_t n = std::min(kCols, D - j0);
+        double sdy[kCols] = {}, sdy_xhat[kCols] = {};
+        for (int64_t r = 0; r < R; ++r) {
+          const float m = mp[r], s = sp[r];
+          const float *xr = xp + r * D + j0, *dyr = dy + r * D + j0;
+          for (int64_t j = 0; j < n; ++j) {
+            sdy[j] += dyr[j];                       // dbias   += dy
+            sdy_xhat[j] += dyr[j] * (xr[j] - m) * s;  // dweight += dy * xhat
+          }
+        }
+        for (int64_t j = 0; j < n; ++j) dbp[j0 + j] = float(sdy[j]), dwp[j0 + j] = float(sdy_xhat[j]);
+      }
+      if (need_w) dw = dw_all;
+      if (need_b) db = db_all;
+    }
+    return {dx, dw, db};
+  });
+}
+
+LayerNorm::LayerNorm(Shape shape, float eps_, bool affine)
+    : Module("LayerNorm"), normalized_shape(std::move(shape)), eps(eps_), elementwise_affine(affine) {
+  NORMA_CHECK(!normalized_shape.empty() && shape_numel(normalized_shape) > 0,
+              "LayerNorm: normalized_shape must be non-empty with positive sizes, got ", normalized_shape);
+  if (affine) {
+    register_parameter("weight", ones(normalized_shape));
+    register_parameter("bias", zeros(normalized_shape));
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+  if (!elementwise_affine) return layer_norm(x, normalized_shape, Tensor(), Tensor(), eps);
+  return layer_norm(x, normalized_shape, param("weight"), param("bias"), eps);
+}
+
+std::string LayerNorm::extra_repr() const {
+  // normalized_shape as a Python tuple: "(4, 5)", "(8,)"
+  std::string dims;
+  for (int64_t d : normalized_shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+  if (normalized_shape.size() == 1) dims += ",";
+  return detail::concat("(", dims, "), eps=", eps, ", elementwise_affine=", elementwise_affine ? "true" : "false");
+}
+
+}  // namespace norma::nn
