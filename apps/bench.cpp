@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/commands.h"
+#include "core/blas_kernels.h"
 #include "core/kernels/gemm.h"
 #include "core/norma.h"
 
@@ -96,7 +97,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--filter", opt->filter, "Only the cases whose name contains this text");
   cmd->callback([opt] {
     set_num_threads(opt->threads);
-    std::printf("norma bench: %d threads, median of %d runs after a warm-up\n", opt->threads, opt->repeats);
+    std::printf("norma bench: %d threads, median of %d runs after a warm-up, OpenBLAS kernels: %s\n", opt->threads,
+                opt->repeats, blas_core_name());
     std::printf("%-40s %12s %10s\n", "case", "median ms", "GFLOP/s");
     for (const BenchCase& c : bench_cases()) {
       if (c.large && !opt->large) continue;

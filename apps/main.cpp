@@ -4,9 +4,11 @@
 #include <iostream>
 
 #include "apps/commands.h"
+#include "core/blas_kernels.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  norma::use_best_blas_kernels(argv);  // may restart the program with faster GEMM kernels
   CLI::App app{"norma: a small deep-learning framework with every normalization layer"};
   app.set_version_flag("--version", std::string("norma ") + NORMA_VERSION);
   app.require_subcommand(1);
