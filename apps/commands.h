@@ -8,11 +8,13 @@ namespace norma::apps {
 void add_demo_command(CLI::App& app);   // apps/demo.cpp
 void add_bench_command(CLI::App& app);  // apps/bench.cpp
 void add_fetch_command(CLI::App& app);  // apps/fetch.cpp
+void add_export_models_command(CLI::App& app);  // apps/export_models.cpp
 
 inline void register_commands(CLI::App& app) {
   add_demo_command(app);
   add_bench_command(app);
   add_fetch_command(app);
+  add_export_models_command(app);
 }
 
 }  // namespace norma::apps
