@@ -14,7 +14,7 @@
 
 namespace norma::nn {
 namespace {
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps tensors in file order
 
 bool is_int64_key(const std::string& name) {
   const std::string suffix = "num_batches_tracked";
