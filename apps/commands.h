@@ -5,13 +5,14 @@
 
 namespace norma::apps {
 
-void add_train_command(CLI::App& app);    // apps/train.cpp
-void add_eval_command(CLI::App& app);     // apps/eval.cpp
-void add_predict_command(CLI::App& app);  // apps/predict.cpp
-void add_models_command(CLI::App& app);   // apps/models.cpp
-void add_fetch_command(CLI::App& app);    // apps/fetch.cpp
-void add_demo_command(CLI::App& app);     // apps/demo.cpp
-void add_bench_command(CLI::App& app);    // apps/bench.cpp
+void add_train_command(CLI::App& app);          // apps/train.cpp
+void add_eval_command(CLI::App& app);           // apps/eval.cpp
+void add_predict_command(CLI::App& app);        // apps/predict.cpp
+void add_models_command(CLI::App& app);         // apps/models.cpp
+void add_fetch_command(CLI::App& app);          // apps/fetch.cpp
+void add_demo_command(CLI::App& app);           // apps/demo.cpp
+void add_bench_command(CLI::App& app);          // apps/bench.cpp
+void add_export_models_command(CLI::App& app);  // apps/export_models.cpp
 
 inline void register_commands(CLI::App& app) {
   add_train_command(app);
@@ -21,6 +22,7 @@ inline void register_commands(CLI::App& app) {
   add_fetch_command(app);
   add_demo_command(app);
   add_bench_command(app);
+  add_export_models_command(app);
 }
 
 }  // namespace norma::apps

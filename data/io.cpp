@@ -76,21 +76,6 @@ ContentSum content_sum(const std::string& path) {
   return sum;
 }
 
-void write_file_atomic(const std::string& path, const void* data, size_t n) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  NORMA_CHECK(f, "cannot write ", tmp, ": ", std::strerror(errno));
-  bool ok = std::fwrite(data, 1, n, f) == n;
-  ok = std::fflush(f) == 0 && ok;
-  ok = ::fsync(::fileno(f)) == 0 && ok;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    throw Error("cannot write " + path + ": " + std::strerror(err));
-  }
-}
-
 std::string resolve_data_dir(const std::string& flag) {
   if (!flag.empty()) return flag;
   const char* env = std::getenv("NORMA_DATA");

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_file.h"
+
 namespace norma::data {
 
 // The bytes of a file, gunzipped when it is gzip (recognized by its magic bytes, not its name).
@@ -18,9 +20,8 @@ struct ContentSum {
 };
 ContentSum content_sum(const std::string& path);
 
-// Writes `path` atomically: a temporary file next to it, fsync, then rename over it, so a
-// reader never sees half a file and an interrupted write leaves no file behind.
-void write_file_atomic(const std::string& path, const void* data, size_t n);
+// Atomic writes (core/atomic_file.h), here too for the loaders and fetch.
+using norma::write_file_atomic;
 
 // The data directory: the --data-dir flag when given, else $NORMA_DATA, else ./data.
 std::string resolve_data_dir(const std::string& flag = "");

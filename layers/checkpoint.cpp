@@ -1,6 +1,7 @@
 #include "layers/checkpoint.h"
 
-#include <unistd.h>
+#include "core/atomic_file.h"
+
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +14,7 @@
 
 namespace norma::nn {
 namespace {
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps tensors in file order
 
 bool is_int64_key(const std::string& name) {
   const std::string suffix = "num_batches_tracked";
@@ -38,20 +39,6 @@ void append_data(std::string& out, const Tensor& t, bool as_int64) {
   }
 }
 
-void write_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  NORMA_CHECK(f, "save: cannot write ", tmp, ": ", std::strerror(errno));
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = std::fflush(f) == 0 && ok;
-  ok = ::fsync(::fileno(f)) == 0 && ok;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    throw Error("save: cannot write " + path + ": " + std::strerror(err));
-  }
-}
 }  // namespace
 
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata) {
@@ -75,7 +62,7 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
   put_u64_le(bytes, h.size());
   bytes += h;
   bytes += data;
-  write_atomically(path, bytes);
+  write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 StateDict load_safetensors(const std::string& path, Metadata* metadata) {

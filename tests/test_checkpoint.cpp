@@ -13,6 +13,7 @@
 #include "layers/checkpoint.h"
 #include "layers/containers.h"
 #include "layers/linear.h"
+#include "layers/resnet/models.h"
 
 using namespace norma;
 using namespace norma::nn;
@@ -114,4 +115,21 @@ TEST_CASE("checkpoint: loading into a model with other keys names them and the f
   CHECK_THROWS_WITH_AS(load(a, path), doctest::Contains(path.c_str()), Error);
   CHECK_THROWS_WITH_AS(load(a, path), doctest::Contains("unexpected keys: fc.extra"), Error);
   CHECK_THROWS_WITH_AS(save_safetensors("/nonexistent-dir/x.safetensors", {}), doctest::Contains("cannot write"), Error);
+}
+
+TEST_CASE("checkpoint: resnet20 with BatchNorm round trip, identical outputs in eval mode") {
+  manual_seed(5);
+  auto a = make_model("resnet20", NormConfig{"bn"});
+  // A few training-mode forwards move the running statistics away from their initial values.
+  for (int i = 0; i < 2; ++i) (*a)(randn({4, 3, 8, 8}));
+  manual_seed(6);
+  auto b = make_model("resnet20", NormConfig{"bn"});
+  std::string path = (temp_dir() / "resnet20.safetensors").string();
+  save(*a, path);
+  load(*b, path);
+  a->eval();
+  b->eval();
+  Tensor x = randn({2, 3, 8, 8});
+  CHECK(equal((*a)(x), (*b)(x)));
+  CHECK(b->child("bn1")->buffer("num_batches_tracked").item() == 2.f);
 }
