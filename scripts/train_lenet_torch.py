@@ -38,12 +38,14 @@ class LeNet(nn.Module):  # layers/resnet/models.cpp's LeNet
         make_norm = (lambda c: nn.BatchNorm2d(c)) if norm == "bn" else (lambda c: nn.Identity())
         self.conv1, self.bn1 = nn.Conv2d(1, 32, 3, padding=1, bias=bias), make_norm(32)
         self.conv2, self.bn2 = nn.Conv2d(32, 64, 3, padding=1, bias=bias), make_norm(64)
-        self.fc1, self.dropout, self.fc2 = nn.Linear(3136, 128), nn.Dropout(0.5), nn.Linear(128, 10)
+        self.fc1 = nn.Linear(3136, 128, bias=bias)
+        self.bn3 = nn.BatchNorm1d(128) if norm == "bn" else nn.Identity()
+        self.fc2 = nn.Linear(128, 10)
 
     def forward(self, x):
         h = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
         h = F.max_pool2d(F.relu(self.bn2(self.conv2(h))), 2)
-        return self.fc2(self.dropout(F.relu(self.fc1(h.flatten(1)))))
+        return self.fc2(F.relu(self.bn3(self.fc1(h.flatten(1)))))
 
 
 model = LeNet()

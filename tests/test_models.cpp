@@ -206,6 +206,12 @@ TEST_CASE("models: named parameters follow torchvision") {
                                  "fc3.weight", "bn3.weight", "bn3.bias", "fc4.weight", "fc4.bias"});
   CHECK(keys(make_model("lenet")->named_parameters()) ==
         std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight", "bn2.bias",
+                                 "fc1.weight", "bn3.weight", "bn3.bias", "fc2.weight", "fc2.bias"});
+  // InstanceNorm has no statistics over lenet's [N, 128] features: fc1 is left unnormalized.
+  NormConfig in;
+  in.kind = "in";
+  CHECK(keys(make_model("lenet", in)->named_parameters()) ==
+        std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight", "bn2.bias",
                                  "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"});
 }
 

@@ -84,7 +84,8 @@ TEST_CASE("train: a run cut in three and resumed ends with the same weights as o
   write_tiny_mnist(tmp / "data", 48, 20);  // 6 batches of 8 per epoch
   std::ostringstream log;
 
-  // lenet has dropout: its masks must come out the same after a resume as well.
+  // The batch order of every epoch, the optimizer state and the BatchNorm running statistics
+  // must all come out the same after a resume.
   TrainOptions straight = tiny_options(tmp / "data", tmp / "straight");
   straight.steps = 14;  // epochs 1 and 2, then 2 steps of the third
   apps::TrainResult a = apps::train(straight, log);

@@ -6,7 +6,6 @@
 #include "core/ops/shape_ops.h"
 #include "core/ops/unary.h"
 #include "layers/containers.h"
-#include "layers/dropout.h"
 #include "layers/init.h"
 #include "layers/linear.h"
 
@@ -55,8 +54,14 @@ LeNet::LeNet(const NormConfig& norm, int64_t num_classes) : Module("LeNet") {
   register_module("bn1", make_norm2d(norm, 32));
   register_module("conv2", conv3x3(32, 64, 1, bias));
   register_module("bn2", make_norm2d(norm, 64));
-  register_module("fc1", std::make_shared<Linear>(64 * 7 * 7, 128));
-  register_module("dropout", std::make_shared<Dropout>(0.5f));
+  // The hidden fully connected layer is normalized too, as Ioffe & Szegedy normalize every
+  // hidden layer, and there is no dropout ("Remove Dropout", their Sec. 4.2.1): with dropout
+  // 0.5 and no bn3, one epoch of the default run reached only 98.1-98.3%. InstanceNorm has no
+  // statistics over [N, 128] features, so with `in` fc1 stays unnormalized (and keeps a bias).
+  NormConfig fc_norm = norm;
+  if (norm.kind == "in") fc_norm.kind = "none";
+  register_module("fc1", std::make_shared<Linear>(64 * 7 * 7, 128, conv_bias(fc_norm)));
+  register_module("bn3", make_norm1d(fc_norm, 128));
   register_module("fc2", std::make_shared<Linear>(128, num_classes));
 }
 
@@ -65,8 +70,8 @@ Tensor LeNet::forward(const Tensor& x) {
               "LeNet: expected input [N, 1, 28, 28], got ", x.shape());
   Tensor h = max_pool2d(relu(call(*this, "bn1", call(*this, "conv1", x))), 2);  // [N, 32, 14, 14]
   h = max_pool2d(relu(call(*this, "bn2", call(*this, "conv2", h))), 2);         // [N, 64, 7, 7]
-  h = relu(call(*this, "fc1", flatten(h, 1)));
-  return call(*this, "fc2", call(*this, "dropout", h));
+  h = relu(call(*this, "bn3", call(*this, "fc1", flatten(h, 1))));             // [N, 128]
+  return call(*this, "fc2", h);
 }
 
 // ---- vgg ------------------------------------------------------------------------------------
@@ -171,7 +176,7 @@ const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = {
       {{"mlp", "Ioffe & Szegedy's MNIST MLP: 784-100-100-100-10, sigmoid, a norm before each sigmoid", mnist},
        [](const NormConfig& n, int64_t c) { return std::make_shared<MLP>(n, c); }},
-      {{"lenet", "MNIST convnet: 2 x (conv 3x3 32/64, norm, relu, maxpool), fc 3136-128, dropout 0.5, fc 128-10",
+      {{"lenet", "MNIST convnet: 2 x (conv 3x3 32/64, norm, relu, maxpool), fc 3136-128, norm, relu, fc 128-10",
         mnist},
        [](const NormConfig& n, int64_t c) { return std::make_shared<LeNet>(n, c); }},
       {{"vgg", "small CIFAR VGG: conv 32-32-pool-64-64-pool-128-128-pool, each + norm + relu, global avg pool, fc",

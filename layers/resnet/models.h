@@ -3,7 +3,8 @@
 //   mlp               Ioffe & Szegedy (2015)'s MNIST net: 784-100-100-100-10, sigmoid; a norm
 //                     before each sigmoid (the Linear before it then has no bias)
 //   lenet             a LeNet-style MNIST convnet: 2 x (conv 3x3, norm, relu, maxpool 2),
-//                     fc 3136-128, relu, dropout 0.5, fc 128-10
+//                     fc 3136-128, norm, relu, fc 128-10 (no dropout; with `in`, whose
+//                     statistics need spatial dims, fc1 is unnormalized)
 //   vgg               a small CIFAR VGG: 32-32-pool-64-64-pool-128-128-pool (conv 3x3, norm,
 //                     relu), global average pool, fc 128-10
 //   resnetD           He et al. (2016a)'s CIFAR ResNets, D = 6n+2 in {20, 32, 44, 56, 110}:
