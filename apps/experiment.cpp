@@ -66,7 +66,8 @@ void add_experiment_command(CLI::App& app) {
     if (ctx.threads > 0) set_num_threads(ctx.threads);
     std::filesystem::create_directories(ctx.out);
     std::cout << "norma experiment " << ctx.name << (ctx.quick ? " (quick)" : "") << ": " << found->summary
-              << "\n  output: " << ctx.out << " (finished runs in " << ctx.out << "/runs are not repeated)\n";
+              << "\n  output: " << ctx.out << " (finished runs in " << ctx.out << "/runs are not repeated)"
+              << std::endl;
     const auto start = std::chrono::steady_clock::now();
     experiments::Report report = found->run(ctx);
     experiments::write_report(ctx, report);
