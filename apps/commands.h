@@ -13,6 +13,7 @@ void add_fetch_command(CLI::App& app);          // apps/fetch.cpp
 void add_demo_command(CLI::App& app);           // apps/demo.cpp
 void add_bench_command(CLI::App& app);          // apps/bench.cpp
 void add_export_models_command(CLI::App& app);  // apps/export_models.cpp
+void add_experiment_command(CLI::App& app);     // apps/experiment.cpp
 
 inline void register_commands(CLI::App& app) {
   add_train_command(app);
@@ -23,6 +24,7 @@ inline void register_commands(CLI::App& app) {
   add_demo_command(app);
   add_bench_command(app);
   add_export_models_command(app);
+  add_experiment_command(app);
 }
 
 }  // namespace norma::apps

@@ -7,6 +7,7 @@
 // <out>/runs/ the moment it finishes, so an interrupted experiment, started again, repeats
 // only the runs that had not finished.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -24,6 +25,9 @@ struct Context {
   int seeds = 0;          // 0: the experiment's own default
   int threads = 0;        // 0: OpenMP's default
   std::ostream* log = nullptr;  // progress lines (never null once the command made it)
+  // > 0: cut every training run at this many steps, shorter than --quick (the tests' smoke
+  // runs). Experiments put it into their run keys, so cut runs are never mistaken for full ones.
+  int64_t max_steps = 0;
 
   int seeds_or(int default_seeds) const { return seeds > 0 ? seeds : default_seeds; }
 };

@@ -1,0 +1,21 @@
+// The list of experiments `norma experiment` knows, in the order --list shows them. Each
+// apps/experiments/<name>.cpp defines one function returning its Experiment; add a new one
+// with a declaration and a line in the list.
+#include "apps/experiments/experiment.h"
+
+namespace norma::apps::experiments {
+
+Experiment bn_mnist_experiment();    // apps/experiments/bn_mnist.cpp
+Experiment lr_sweep_experiment();    // apps/experiments/lr_sweep.cpp
+Experiment batch_size_experiment();  // apps/experiments/batch_size.cpp
+
+const std::vector<Experiment>& all_experiments() {
+  static const std::vector<Experiment> list = {
+      bn_mnist_experiment(),
+      lr_sweep_experiment(),
+      batch_size_experiment(),
+  };
+  return list;
+}
+
+}  // namespace norma::apps::experiments
