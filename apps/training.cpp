@@ -200,7 +200,9 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
                     " holds a run already (last.ckpt); continue it with --resume ",
                     (fs::path(o.out) / "last.ckpt").string(), " or choose another --out");
       d = load_data(spec, data_dir, shape, /*train=*/true, out);
-      if (dist::is_main()) RunDir make_it(o.out);  // fails here, agreed, if it cannot be made
+      if (dist::is_main()) {
+        RunDir make_it(o.out);  // fails here, agreed, if it cannot be made
+      }
       // Each global batch is shared equally, the last one of the epoch too (a last batch of
       // one image is dropped, below).
       const int64_t n = d.train->size(), last = n % o.batch_size;
