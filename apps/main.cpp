@@ -5,6 +5,7 @@
 
 #include "apps/commands.h"
 #include "core/blas_kernels.h"
+#include "core/distributed.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
@@ -18,7 +19,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const norma::Error& e) {
-    std::cerr << "norma: error: " << e.what() << "\n";
+    std::cerr << "norma: error" << (norma::dist::world_size() > 1 ? " (rank " + std::to_string(norma::dist::rank()) + ")" : "")
+              << ": " << e.what() << "\n";
+    norma::dist::after_error();  // under mpirun: stops every rank unless each has this error too
     return 1;
   }
   return 0;

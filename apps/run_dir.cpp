@@ -132,7 +132,8 @@ TrainedModel load_trained_model(const std::string& path) {
   return m;
 }
 
-RunDir::RunDir(std::string path) : path_(std::move(path)) {
+RunDir::RunDir(std::string path, bool write) : path_(std::move(path)), write_(write) {
+  if (!write_) return;
   std::error_code ec;
   fs::create_directories(path_, ec);
   NORMA_CHECK(!ec && fs::is_directory(path_), "--out: cannot create the run directory ", path_, ": ", ec.message());
@@ -141,11 +142,13 @@ RunDir::RunDir(std::string path) : path_(std::move(path)) {
 std::string RunDir::file(const std::string& name) const { return (fs::path(path_) / name).string(); }
 
 void RunDir::write_config(const std::string& text) const {
+  if (!write_) return;
   const std::string s = text + "\n";
   data::write_file_atomic(file("config.json"), s.data(), s.size());
 }
 
 void RunDir::append_metrics(const std::string& line) const {
+  if (!write_) return;
   const std::string path = file("metrics.jsonl");
   std::ofstream out(path, std::ios::app);
   out << line << "\n";
@@ -154,6 +157,7 @@ void RunDir::append_metrics(const std::string& line) const {
 }
 
 void RunDir::truncate_metrics(int64_t step) const {
+  if (!write_) return;
   const std::string path = file("metrics.jsonl");
   std::ifstream in(path);
   if (!in) return;
@@ -168,6 +172,7 @@ void RunDir::truncate_metrics(int64_t step) const {
 }
 
 void RunDir::save_model(const nn::Module& model, const ModelSpec& spec, int64_t step) const {
+  if (!write_) return;
   nn::Metadata meta = spec.metadata();
   meta["step"] = std::to_string(step);
   nn::save_safetensors(file("model.safetensors"), model.state_dict(), meta);
@@ -175,6 +180,7 @@ void RunDir::save_model(const nn::Module& model, const ModelSpec& spec, int64_t 
 
 void RunDir::save_checkpoint(const nn::Module& model, const optim::Optimizer& opt, const ModelSpec& spec,
                              const RunState& state) const {
+  if (!write_) return;
   nn::StateDict all;
   for (auto& [name, t] : model.state_dict()) all.emplace_back(kModelPrefix + name, t);
   for (auto& [name, t] : opt.state_dict()) all.emplace_back(kOptimizerPrefix + name, t);

@@ -67,7 +67,9 @@ TrainedModel load_trained_model(const std::string& path);
 
 class RunDir {
  public:
-  explicit RunDir(std::string path);  // creates the directory
+  // Creates the directory. write false: a directory that another process writes (the ranks
+  // of data-parallel training other than 0): every method that writes does nothing.
+  explicit RunDir(std::string path, bool write = true);
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const;
 
@@ -81,6 +83,7 @@ class RunDir {
 
  private:
   std::string path_;
+  bool write_;
 };
 
 // runs/<model>-<norm>-<data>-<YYYYmmdd-HHMMSS>, with a suffix if that exists already.

@@ -9,6 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/training.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "layers/resnet/models.h"
 #include "optim/schedule.h"
@@ -66,13 +67,14 @@ void add_train_command(CLI::App& app) {
         std::replace(flag.begin(), flag.end(), '_', '-');
         if (cmd->count(flag) > 0) given.push_back(key);
       }
-      settings_from_checkpoint(opts, given);
+      dist::agree([&] { settings_from_checkpoint(opts, given); });  // a rank may lack the file
     } else if (opts.optimizer != "sgd") {
       if (cmd->count("--lr") == 0) opts.lr = 1e-3;
       if (opts.optimizer == "adamw" && cmd->count("--weight-decay") == 0) opts.weight_decay = 1e-2;
     }
     TrainResult r = train(opts, std::cout, ::isatty(::fileno(stdout)) == 1);
-    if (r.interrupted) throw Error("interrupted by Ctrl-C at step " + std::to_string(r.steps) + " (checkpoint saved)");
+    // Every rank stops at the same step (train() agrees on it).
+    if (r.interrupted) dist::fail_everywhere("interrupted by Ctrl-C at step " + std::to_string(r.steps) + " (checkpoint saved)");
   });
 }
 

@@ -13,6 +13,7 @@ packages=(
   doctest-dev                      # tests
   nlohmann-json3-dev               # safetensors headers, JSON logs, test fixtures
   libopenmpi-dev openmpi-bin       # data-parallel training
+  iproute2                         # the two-hosts test (network namespaces: scripts/two_hosts.sh)
   gnuplot-nox                      # plots
   zlib1g-dev                       # gzipped IDX files
 )

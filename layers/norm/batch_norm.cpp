@@ -56,8 +56,7 @@ Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var
   float* mp = mean.data();
   float* rp = rstd.data();
   if (use_batch_stats) {
-    // SyncBatchNorm under MPI: here each rank's per-channel sums (count and sum x, then
-    // sum (x - global mean)^2) are all-reduced, so every rank uses the global batch's statistics.
+    // (SyncBatchNorm under MPI reduces these statistics over the ranks: sync_batch_norm.cpp.)
     std::vector<float> var(size_t(G * C));
     for (int64_t g = 0; g < G; ++g)
       channel_mean_var(xc.data() + g * n * C * inner, n, C, inner, mp + g * C, var.data() + g * C);
@@ -106,7 +105,7 @@ Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var
     const float *dy = dyc.data(), *xp = xc.data(), *mp = mean.data(), *rp = rstd.data();
     const float* wp = wv.defined() ? wv.data() : nullptr;
     // Per (group, channel): sum_dy = sum dL/dy,  sum_dy_xhat = sum dL/dy * x_hat
-    // (SyncBatchNorm under MPI: these two sums are all-reduced across ranks here.)
+    // (SyncBatchNorm under MPI all-reduces these two sums over the ranks: sync_batch_norm.cpp.)
     std::vector<float> sum_dy(size_t(G * C)), sum_dy_xhat(size_t(G * C));
     for (int64_t g = 0; g < G; ++g) {
       const int64_t off = g * n * C * inner;
