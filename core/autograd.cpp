@@ -1,8 +1,10 @@
 #include "core/autograd.h"
 
+#include <chrono>
 #include <unordered_map>
 
 #include "core/ops/elementwise.h"
+#include "core/profiler.h"
 
 namespace norma {
 namespace {
@@ -34,6 +36,7 @@ Node::~Node() {
 }
 
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  if (profiler::enabled()) profiler::on_record(name);
   if (!g_grad_mode) return out;
   bool any = false;
   for (const Tensor& in : inputs) any = any || needs_grad(in);
@@ -58,6 +61,9 @@ Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, B
 }
 
 namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
 // Adds g into a leaf's gradient. The first gradient is copied: g may share its buffer with
 // another gradient (add's backward hands the same tensor to both inputs).
 void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
@@ -80,6 +86,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   NORMA_CHECK(grad.shape() == root.shape(), "backward: gradient of shape ", grad.shape(),
               " given for a tensor of shape ", root.shape());
   NoGradGuard no_grad;  // backward closures are not themselves recorded
+  profiler::Quiet profiler_quiet;  // ops inside closures are not forwards
   if (root.is_leaf()) {
     accumulate_leaf(root.impl(), grad);
     return;
@@ -111,11 +118,16 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
                 "back-propagate twice)");
     std::vector<Tensor> grads;
     if (n->grad.defined()) {
+      const bool profiling = profiler::enabled();
+      const Clock::time_point t0 = profiling ? Clock::now() : Clock::time_point();
       grads = n->backward(n->grad);
+      if (profiling) profiler::add(n->name.c_str(), true, seconds_since(t0));
       NORMA_CHECK(grads.size() == n->next.size(), "backward of '", n->name, "' returned ",
                   grads.size(), " gradients for ", n->next.size(), " inputs");
     }
     n->grad = Tensor();
+    const bool profiling = profiler::enabled();
+    const Clock::time_point t_acc = profiling ? Clock::now() : Clock::time_point();
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Edge& e = n->next[i];
       const Tensor g = i < grads.size() ? grads[i] : Tensor();
@@ -127,6 +139,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       if (g.defined()) e.node->grad = e.node->grad.defined() ? add(e.node->grad, g) : g;
       if (--pending[e.node.get()] == 0) ready.push_back(e.node);
     }
+    if (profiling) profiler::add("accumulate_grad", true, seconds_since(t_acc));
     if (!retain_graph) {
       n->backward = nullptr;
       n->next.clear();
