@@ -2,6 +2,7 @@
 // apps/experiments/<name>.cpp defines one function returning its Experiment; add a new one
 // with a declaration and a line in the list.
 #include "apps/experiments/experiment.h"
+#include "apps/experiments/experiments_b.h"  // ghost-bn, train-eval, dropout-shift, rmsnorm
 
 namespace norma::apps::experiments {
 
@@ -14,6 +15,10 @@ const std::vector<Experiment>& all_experiments() {
       bn_mnist_experiment(),
       lr_sweep_experiment(),
       batch_size_experiment(),
+      ghost_bn_experiment(),
+      train_eval_experiment(),
+      dropout_shift_experiment(),
+      rmsnorm_experiment(),
   };
   return list;
 }

@@ -1,0 +1,104 @@
+#include "apps/experiments/classifier_loop.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+
+#include "apps/datasets.h"
+#include "apps/training.h"
+#include "core/norma.h"
+#include "data/io.h"
+#include "data/loader.h"
+#include "optim/sgd.h"
+
+namespace norma::apps::experiments {
+namespace {
+// Seed-stream keys, as apps/training.cpp's: the weights, and the default generator of each step.
+constexpr uint64_t kInitKey = 0x696e6974ULL << 32;
+constexpr uint64_t kStepKey = 0x73746570ULL << 32;
+}  // namespace
+
+uint64_t init_seed(uint64_t seed) { return data::derive_seed(seed, kInitKey); }
+
+std::string strf(const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  return buf;
+}
+
+MnistData load_mnist(const Context& ctx) {
+  std::ostream& log = *ctx.log;
+  LoadedData ld = load_data(parse_data_spec("mnist"), data::resolve_data_dir(ctx.data_dir), {1, 28, 28},
+                            /*train=*/true, log);
+  MnistData d;
+  d.train = ld.train, d.test = ld.test;
+  d.train_transforms = train_transforms(parse_data_spec("mnist"), ld, /*augment=*/false);
+  d.test_transforms = eval_transforms(ld);
+  return d;
+}
+
+LoopResult train_classifier(nn::Module& model, const MnistData& d, const LoopOptions& o, std::ostream* log) {
+  NORMA_CHECK(o.batch_size >= 1 && o.batch_size <= d.train->size(), "train_classifier: batch size ", o.batch_size,
+              " for ", d.train->size(), " training images");
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch_size, lo.seed = o.seed, lo.drop_last = true, lo.transforms = d.train_transforms;
+  data::DataLoader loader(d.train, lo);
+  optim::SGD opt(model.parameters(), o.lr, o.momentum);
+  model.train();
+  LoopResult r;
+  auto start = std::chrono::steady_clock::now();
+  const int64_t per_epoch = loader.num_batches();
+  const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;
+  for (int64_t epoch = 0; r.steps < total; ++epoch) {
+    loader.start_epoch(epoch);
+    double loss_sum = 0;
+    int64_t n = 0;
+    for (data::Batch b; r.steps < total && loader.next(b);) {
+      manual_seed(data::derive_seed(o.seed, kStepKey + uint64_t(r.steps)));  // dropout's masks
+      Tensor loss = cross_entropy(model(b.images), b.labels);
+      const double value = double(loss.item());
+      if (!(value <= o.max_loss)) {  // NaN fails every comparison
+        r.diverged = true;
+        if (log) *log << "  " << o.label << ": diverged at step " << r.steps + 1 << " (loss " << value << ")\n";
+        break;
+      }
+      loss.backward();
+      opt.step();
+      opt.zero_grad();
+      ++r.steps, loss_sum += value, ++n;
+    }
+    if (r.diverged) break;
+    r.train_loss = n ? loss_sum / double(n) : 0.0;
+    if (log) {
+      char line[160];
+      std::snprintf(line, sizeof line, "  %s: epoch %lld, step %lld/%lld, train loss %.4f, %.0f s\n", o.label.c_str(),
+                    (long long)(epoch + 1), (long long)r.steps, (long long)total, r.train_loss,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      *log << line << std::flush;
+    }
+    if (o.after_epoch) {
+      const auto paused = std::chrono::steady_clock::now();
+      o.after_epoch(epoch + 1);
+      model.train();
+      start += std::chrono::steady_clock::now() - paused;  // evaluations are not training time
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+double test_accuracy(nn::Module& model, const MnistData& d, int64_t batch_size) {
+  return evaluate(model, d.test, d.test_transforms, batch_size).accuracy;
+}
+
+data::Batch test_batch(const MnistData& d, int64_t count) {
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < std::min(count, d.test->size()); ++i) idx.push_back(i);
+  return data::make_batch(*d.test, idx, d.test_transforms);
+}
+
+}  // namespace norma::apps::experiments
