@@ -20,8 +20,7 @@ Range valid_range(int64_t off, int64_t stride, int64_t in, int64_t out) {
 }  // namespace
 
 // col[(c*kH + i)*kW + j][oh*oW + ow] = x[c][oh*sh - ph + i*dh][ow*sw - pw + j*dw]  (0 if outside)
-void im2col(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
-  if (ld == 0) ld = g.oh * g.ow;
+void im2col(const float* x, const ConvGeometry& g, float* col) {
   for (int64_t c = 0; c < g.C; ++c) {
     const float* xc = x + c * g.H * g.W;
     for (int64_t i = 0; i < g.kh; ++i) {
@@ -29,7 +28,7 @@ void im2col(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
       for (int64_t j = 0; j < g.kw; ++j) {
         const int64_t off_w = j * g.dw - g.pw;
         const Range cols = valid_range(off_w, g.sw, g.W, g.ow);
-        float* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
+        float* dst = col + ((c * g.kh + i) * g.kw + j) * g.oh * g.ow;
         for (int64_t oh = 0; oh < g.oh; ++oh) {
           float* d = dst + oh * g.ow;
           if (oh < rows.lo || oh >= rows.hi) {

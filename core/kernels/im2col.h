@@ -32,9 +32,8 @@ inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad,
   return span < 0 ? 0 : span / stride + 1;
 }
 
-// col [C*kH*kW, oH*oW] <- x [C, H, W] (the formula above). ld is col's row stride (0: oH*oW);
-// a larger one puts several images' columns side by side in one matrix, for one GEMM.
-void im2col(const float* x, const ConvGeometry& g, float* col, int64_t ld = 0);
+// col [C*kH*kW, oH*oW] <- x [C, H, W] (the formula above).
+void im2col(const float* x, const ConvGeometry& g, float* col);
 // The adjoint: x [C, H, W] <- sum of col entries over every (r, q) that read x[c][ih][iw].
 // x is overwritten (not accumulated into).
 void col2im(const float* col, const ConvGeometry& g, float* x);
