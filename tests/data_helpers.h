@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
+
 // CHECK_ERROR(expr, text): expr throws norma::Error whose message contains text (a std::string
 // or a literal).
 #define CHECK_ERROR(expr, text) \
@@ -65,6 +67,38 @@ inline std::string idx_labels(const std::vector<int>& labels, uint32_t magic = 2
   std::string s = be32(magic) + be32(uint32_t(labels.size()));
   for (int l : labels) s += char(l);
   return s;
+}
+
+
+// A gzipped MNIST look-alike in data_dir/mnist: for each image a class c is drawn from `gen`,
+// then its 28x28 pixels come from pixel(c, y, x) in row-major order. Gzipped files count as
+// present without the real files' sizes, so nothing is fetched.
+template <class Pixel>
+void write_synthetic_mnist(const std::string& data_dir, int train_n, int test_n, norma::Generator& gen, Pixel pixel) {
+  auto images = [&](int n, std::vector<int>& labels) {
+    std::string s = be32(2051) + be32(uint32_t(n)) + be32(28) + be32(28);
+    for (int i = 0; i < n; ++i) {
+      const int c = int(gen.randint(10));
+      labels.push_back(c);
+      for (int y = 0; y < 28; ++y)
+        for (int x = 0; x < 28; ++x) s += char(pixel(c, y, x));
+    }
+    return s;
+  };
+  std::vector<int> train_labels, test_labels;
+  const std::string train = images(train_n, train_labels), test = images(test_n, test_labels);
+  write_gzip(data_dir + "/mnist/train-images-idx3-ubyte.gz", train);
+  write_gzip(data_dir + "/mnist/train-labels-idx1-ubyte.gz", idx_labels(train_labels));
+  write_gzip(data_dir + "/mnist/t10k-images-idx3-ubyte.gz", test);
+  write_gzip(data_dir + "/mnist/t10k-labels-idx1-ubyte.gz", idx_labels(test_labels));
+}
+
+// The training tests' MNIST: class c is a bright bar on row 2c + 4 over faint seeded noise, so
+// a model learns it in a few steps.
+inline void write_tiny_mnist(const std::string& data_dir, int train_n, int test_n) {
+  norma::Generator gen(7);
+  write_synthetic_mnist(data_dir, train_n, test_n, gen,
+                        [&](int c, int y, int) { return y == 2 * c + 4 ? 250 : int(gen.randint(40)); });
 }
 
 }  // namespace norma_test

@@ -92,25 +92,6 @@ void write_folder(const std::string& root, int train_n, int test_n) {
   write("test", test_n);
 }
 
-// A gzipped MNIST look-alike of `train_n` training images (see tests/test_train.cpp).
-void write_tiny_mnist(const std::string& data_dir, int train_n, int test_n) {
-  Generator gen(7);
-  auto images = [&](int n, std::vector<int>& labels) {
-    std::string s = be32(2051) + be32(uint32_t(n)) + be32(28) + be32(28);
-    for (int i = 0; i < n; ++i) {
-      const int c = int(gen.randint(10));
-      labels.push_back(c);
-      for (int k = 0; k < 28 * 28; ++k) s += char(k / 28 == 2 * c + 4 ? 250 : int(gen.randint(40)));
-    }
-    return s;
-  };
-  std::vector<int> train_labels, test_labels;
-  const std::string train = images(train_n, train_labels), test = images(test_n, test_labels);
-  write_gzip(data_dir + "/mnist/train-images-idx3-ubyte.gz", train);
-  write_gzip(data_dir + "/mnist/train-labels-idx1-ubyte.gz", idx_labels(train_labels));
-  write_gzip(data_dir + "/mnist/t10k-images-idx3-ubyte.gz", test);
-  write_gzip(data_dir + "/mnist/t10k-labels-idx1-ubyte.gz", idx_labels(test_labels));
-}
 }  // namespace
 
 // ---- One process --------------------------------------------------------------------------

@@ -18,22 +18,9 @@ namespace {
 // in data_dir/mnist (load_data takes gzipped files as present, so nothing is fetched).
 void write_bars_mnist(const std::string& data_dir, int train_n, int test_n) {
   Generator gen(11);
-  auto images = [&](int n, std::vector<int>& labels) {
-    std::string s = be32(2051) + be32(uint32_t(n)) + be32(28) + be32(28);
-    for (int i = 0; i < n; ++i) {
-      const int c = int(gen.randint(10));
-      labels.push_back(c);
-      for (int y = 0; y < 28; ++y)
-        for (int x = 0; x < 28; ++x) s += char(y == 2 * c + 4 || x == 2 * c + 5 ? 200 : int(gen.randint(60)));
-    }
-    return s;
-  };
-  std::vector<int> train_labels, test_labels;
-  const std::string train = images(train_n, train_labels), test = images(test_n, test_labels);
-  write_gzip(data_dir + "/mnist/train-images-idx3-ubyte.gz", train);
-  write_gzip(data_dir + "/mnist/train-labels-idx1-ubyte.gz", idx_labels(train_labels));
-  write_gzip(data_dir + "/mnist/t10k-images-idx3-ubyte.gz", test);
-  write_gzip(data_dir + "/mnist/t10k-labels-idx1-ubyte.gz", idx_labels(test_labels));
+  write_synthetic_mnist(data_dir, train_n, test_n, gen, [&](int c, int y, int x) {
+    return y == 2 * c + 4 || x == 2 * c + 5 ? 200 : int(gen.randint(60));
+  });
 }
 
 ex::Context context(const TempDir& dir, std::ostream& log) {

@@ -21,28 +21,6 @@ using namespace norma_test;
 using apps::TrainOptions;
 
 namespace {
-// An MNIST look-alike: class c is a bright bar on row 2c + 4 over faint seeded noise, so a
-// model can learn it in a few steps. Written gzipped, which `dataset_present` accepts without
-// the real files' sizes, so nothing is fetched.
-void write_tiny_mnist(const std::string& data_dir, int train_n, int test_n) {
-  Generator gen(7);
-  auto images = [&](int n, std::vector<int>& labels) {
-    std::string s = be32(2051) + be32(uint32_t(n)) + be32(28) + be32(28);
-    for (int i = 0; i < n; ++i) {
-      const int c = int(gen.randint(10));
-      labels.push_back(c);
-      for (int y = 0; y < 28; ++y)
-        for (int x = 0; x < 28; ++x) s += char(y == 2 * c + 4 ? 250 : int(gen.randint(40)));
-    }
-    return s;
-  };
-  std::vector<int> train_labels, test_labels;
-  const std::string train = images(train_n, train_labels), test = images(test_n, test_labels);
-  write_gzip(data_dir + "/mnist/train-images-idx3-ubyte.gz", train);
-  write_gzip(data_dir + "/mnist/train-labels-idx1-ubyte.gz", idx_labels(train_labels));
-  write_gzip(data_dir + "/mnist/t10k-images-idx3-ubyte.gz", test);
-  write_gzip(data_dir + "/mnist/t10k-labels-idx1-ubyte.gz", idx_labels(test_labels));
-}
 
 TrainOptions tiny_options(const std::string& data_dir, const std::string& out) {
   TrainOptions o;
