@@ -37,9 +37,10 @@ struct TrainStep {
 };
 TrainStep make_train_step(const std::string& model, const std::string& norm, int64_t batch);
 
-// Peak resident memory (from getrusage) and resident memory just before the first of three
-// resnet20+BN training steps (batch 128), in bytes, measured in this process: call it in a
-// fresh process (`norma bench --peak-rss-child`).
+// Peak resident memory (VmHWM) and resident memory just before the first of three resnet20+BN
+// training steps (batch 128), in bytes, measured in this process: call it in a fresh process
+// (`norma bench --peak-rss-child`). Not getrusage's ru_maxrss: Linux carries that over exec
+// from the forked parent, so a child of a 700 MiB `norma bench` reported 700 MiB whatever it did.
 struct PeakRss {
   double before_bytes = 0, peak_bytes = 0;
 };
