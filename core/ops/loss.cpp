@@ -3,6 +3,10 @@
 // Stability: every exp is of (z - max), so it lies in (0, 1] and never overflows; the row's
 // log-sum-exp is lse = m + log(sum_j exp(z_j - m)) with m = max_j z_j, exact to float
 // rounding even for logits of +-1e4 (where exp(z) itself would be inf or 0).
+// Extreme logits (tests/test_loss_extreme.cpp against a float64 reference): finite logits up to
+// +-FLT_MAX give a finite gradient, and a finite loss unless the true loss is above FLT_MAX
+// (then inf, as PyTorch); a -inf logit that is not the target costs nothing (its softmax is 0),
+// a -inf target gives an inf loss; a +inf logit or an all -inf row gives NaN, as PyTorch.
 //
 // softmax and log_softmax work along any dim: the tensor is viewed as [outer, D, inner] and
 // each of the outer * inner "lanes" (D elements, `inner` apart) is independent.
@@ -110,8 +114,9 @@ Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true); }
 
 // Cross-entropy of softmax(z) against the smoothed target t = (1 - e) onehot(y) + e / C, per row:
-//   lse  = m + log(sum_j exp(z_j - m))
+//   lse  = m + log(s),  s = sum_j exp(z_j - m)
 //   loss = -sum_j t_j log softmax_j = lse - (1 - e) z_y - (e / C) sum_j z_j
+//        = log(s) + (1 - e) (m - z_y) + (e / C) sum_j (m - z_j)
 //   dz_j = (softmax_j - t_j) * g,   softmax_j = exp((z_j - m) - log(s))
 // g is the row's incoming gradient (divided by N for Reduction::Mean). Fused: one pass for
 // the forward, one for the backward, no [N, C] intermediate kept but the logits.
@@ -159,21 +164,26 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, R
   // Per row: m and log(s), kept for the backward.
   std::vector<float> mx(static_cast<size_t>(N)), logs(static_cast<size_t>(N));
   std::vector<double> loss(static_cast<size_t>(N));
-  // Rows in double: lse - z_y cancels when both are ~1e4, and the float inputs are exact.
+  // Rows in double: a gap m - z_j of two floats is exact (or rounded relative to itself), and
+  // the gap of +-3e38 logits (6e38, above FLT_MAX) stays finite.
 #pragma omp parallel for if (N * C > kParallelGrain) schedule(static)
   for (int64_t i = 0; i < N; ++i) {
     const float* row = pz + i * C;
     float m = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < C; ++j) m = std::max(m, row[j]);
-    double s = 0, zsum = 0;
+    double s = 0, gaps = 0;  // gaps = sum_j (m - z_j), for the smoothing term
     for (int64_t j = 0; j < C; ++j) {
       s += double(std::exp(row[j] - m));
-      zsum += double(row[j]);
+      gaps += double(m) - double(row[j]);
     }
-    const double l = double(m) + std::log(s);
     mx[size_t(i)] = m;
     logs[size_t(i)] = float(std::log(s));
-    loss[size_t(i)] = l - on * double(row[labels[size_t(i)]]) - (e == 0.0 ? 0.0 : off * zsum);
+    // loss = log(s) + on (m - z_y) + off sum_j (m - z_j)   (the same sum, as on + C off = 1).
+    // Not lse - on z_y - ...: m + log(s) rounds log(s) away when |m| >> 1 (a row of 1e20s lost
+    // its log C), and the difference then cancels to 0. Here every term is >= 0: no cancelling.
+    // (e == 0 skips the smoothing term: 0 * inf is NaN for a -inf logit.)
+    const double gap_y = double(m) - double(row[labels[size_t(i)]]);
+    loss[size_t(i)] = std::log(s) + on * gap_y + (e == 0.0 ? 0.0 : off * gaps);
   }
 
   Tensor out;
