@@ -9,6 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/training.h"
+#include "core/autograd.h"
 #include "core/distributed.h"
 #include "core/error.h"
 #include "layers/resnet/models.h"
@@ -57,8 +58,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--log-every", o->log_every, "a metrics.jsonl line every this many steps")->capture_default_str();
   cmd->add_option("--max-loss", o->max_loss, "stop as diverged when the loss is NaN, Inf or above this")
       ->capture_default_str();
+  // Not a run setting (not in TrainOptions): a debugging switch, free to differ on --resume.
+  auto detect_anomaly = std::make_shared<bool>(false);
+  cmd->add_flag("--detect-anomaly", *detect_anomaly,
+                "check every op's output and gradient for NaN/Inf; the first one stops the run naming the op "
+                "(slower)");
 
-  cmd->callback([o, cmd] {
+  cmd->callback([o, cmd, detect_anomaly] {
+    DetectAnomalyGuard anomaly(*detect_anomaly || detect_anomaly_enabled());
     TrainOptions opts = *o;
     if (!opts.resume.empty()) {
       std::vector<std::string> given;  // run settings given on the command line: checked, not replaced

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "core/anomaly.h"
 #include "core/ops/elementwise.h"
 #include "core/profiler.h"
 
@@ -36,6 +37,8 @@ Node::~Node() {
 }
 
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  // Checked before the profiler charges the op, so the check counts as the op's forward time.
+  if (anomaly::enabled() && !anomaly::in_backward()) anomaly::check_forward(name, out, inputs);
   if (profiler::enabled()) profiler::on_record(name);
   if (!g_grad_mode) return out;
   bool any = false;
@@ -87,6 +90,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
               " given for a tensor of shape ", root.shape());
   NoGradGuard no_grad;  // backward closures are not themselves recorded
   profiler::Quiet profiler_quiet;  // ops inside closures are not forwards
+  anomaly::BackwardScope anomaly_scope;  // nor checked as forwards: their result is the gradient
   if (root.is_leaf()) {
     accumulate_leaf(root.impl(), grad);
     return;
@@ -118,12 +122,16 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
                 "back-propagate twice)");
     std::vector<Tensor> grads;
     if (n->grad.defined()) {
+      if (anomaly::enabled()) anomaly::check_grad_received(n->name.c_str(), n->grad);
       const bool profiling = profiler::enabled();
       const Clock::time_point t0 = profiling ? Clock::now() : Clock::time_point();
       grads = n->backward(n->grad);
       if (profiling) profiler::add(n->name.c_str(), true, seconds_since(t0));
       NORMA_CHECK(grads.size() == n->next.size(), "backward of '", n->name, "' returned ",
                   grads.size(), " gradients for ", n->next.size(), " inputs");
+      if (anomaly::enabled())
+        for (size_t i = 0; i < grads.size(); ++i)
+          if (n->next[i].node || n->next[i].leaf) anomaly::check_grad_returned(n->name.c_str(), grads[i], i);
     }
     n->grad = Tensor();
     const bool profiling = profiler::enabled();

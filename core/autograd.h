@@ -56,6 +56,24 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Anomaly detection (torch.autograd.set_detect_anomaly): while on, every op's forward output
+// and every gradient of the backward pass is checked for NaN and +-Inf, and the first
+// non-finite one throws norma::Error naming the op, forward or backward, and the shape
+// (core/anomaly.h). Off by default; global, not per thread. Off, it costs one flag check per op.
+void set_detect_anomaly(bool on);
+bool detect_anomaly_enabled();
+// Sets it in its scope (on by default), as torch::autograd::DetectAnomalyGuard.
+class DetectAnomalyGuard {
+ public:
+  explicit DetectAnomalyGuard(bool on = true);
+  ~DetectAnomalyGuard();
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Attaches `fn` as the backward of `out` when grad mode is on and any input requires grad;
 // returns `out` either way.
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);
