@@ -8,7 +8,6 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "core/kernels/broadcast.h"
 
 namespace norma {
 namespace anomaly {
@@ -19,10 +18,11 @@ thread_local int g_backward_depth = 0;
 
 // A float is NaN or +-Inf exactly when its 8 exponent bits are all ones. Testing the bits
 // (not std::isfinite) keeps the loop a branch-free OR the compiler vectorizes: the scan runs
-// over every op's output while anomaly detection is on.
+// over every op's output while anomaly detection is on. One thread on purpose: with an OpenMP
+// region per scan, a lenet training step under --detect-anomaly ran at 1.06-1.22 steps/s
+// against 1.71-1.93 off on the shared 2-core machine; single-threaded, 1.60-1.67 against 1.69-1.77.
 bool all_finite(const float* p, int64_t n) {
   uint32_t bad = 0;
-#pragma omp parallel for reduction(| : bad) if (n > kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     uint32_t bits;
     std::memcpy(&bits, p + i, sizeof bits);
