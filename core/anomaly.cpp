@@ -53,8 +53,8 @@ std::string describe(const Tensor& t) {
   }
   const float bad = v[size_t(first)];
   std::ostringstream os;
-  os << (std::isnan(bad) ? "nan" : bad > 0 ? "inf" : "-inf") << " at element " << shape_str(index) << " (" << count << " of " << v.size()
-     << " non-finite)";
+  os << (std::isnan(bad) ? "nan" : bad > 0 ? "inf" : "-inf") << " at element " << shape_str(index) << " (" << count
+     << " of " << v.size() << " non-finite)";
   return os.str();
 }
 }  // namespace
