@@ -1,5 +1,6 @@
 // softmax, log_softmax and the fused softmax cross-entropy, all numerically stable
-// (the max is subtracted before exp, so logits of +-1e4 are fine).
+// (the max is subtracted before exp, so logits of +-1e4 are fine; up to +-FLT_MAX and -inf,
+// see core/ops/loss.cpp and tests/test_loss_extreme.cpp).
 #pragma once
 #include <vector>
 
