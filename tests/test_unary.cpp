@@ -60,6 +60,10 @@ TEST_CASE("unary: forward values") {
   // Outside the domain: IEEE results, as PyTorch.
   CHECK(std::isnan(sqrt(vec({-1.f})).item()));
   CHECK(log(vec({0.f})).item() == -std::numeric_limits<float>::infinity());
+  // NaN passes through the activations, as in PyTorch (relu must not turn it into 0).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Tensor& y : {relu(vec({nan})), leaky_relu(vec({nan})), sigmoid(vec({nan})), tanh(vec({nan})), gelu(vec({nan}))})
+    CHECK(std::isnan(y.item()));
 }
 
 TEST_CASE("unary: sigmoid, tanh and gelu are stable for large |x|") {

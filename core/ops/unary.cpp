@@ -94,8 +94,9 @@ Tensor tanh(const Tensor& x) {
 }
 
 // out = max(x, 0);  dx = g where out > 0 (equivalently x > 0), else 0
+// NaN stays NaN, as in PyTorch: a relu that turned NaN into 0 would hide a diverged layer.
 Tensor relu(const Tensor& x) {
-  Tensor out = map_unary(x, [](float v) { return v > 0.f ? v : 0.f; });
+  Tensor out = map_unary(x, [](float v) { return v > 0.f || v != v ? v : 0.f; });
   return record("relu", out, {x}, fused_backward("relu", out.detach(), [](float g, float o) {
     return o > 0.f ? g : 0.f;
   }));
