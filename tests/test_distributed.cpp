@@ -194,13 +194,18 @@ namespace {
 // from seed 5: trained in this process (global batch 64, `threads` threads) into tmp/one<tag>,
 // or with ranks > 0 by `mpirun -np ranks` (64 / ranks images and 1 thread a rank) into
 // tmp/two<tag>. Returns the run directory.
+apps::TrainOptions resnet20_options(const TempDir& tmp, double lr, int steps, int threads) {
+  apps::TrainOptions o;
+  o.data = "folder:" + (tmp / "imgs"), o.model = "resnet20", o.norm = "sync", o.lr = lr;
+  o.batch_size = 64, o.steps = steps, o.seed = 5, o.threads = threads, o.checkpoint_every = 0, o.log_every = 5;
+  return o;
+}
+
 std::string train_resnet20(const TempDir& tmp, const std::string& tag, double lr, int steps, int threads, int ranks) {
   const std::string out = tmp / ((ranks > 0 ? "two" : "one") + tag);
   if (ranks == 0) {
     std::ostringstream log;
-    apps::TrainOptions o;
-    o.data = "folder:" + (tmp / "imgs"), o.model = "resnet20", o.norm = "sync", o.lr = lr;
-    o.batch_size = 64, o.steps = steps, o.seed = 5, o.threads = threads, o.checkpoint_every = 0, o.log_every = 5;
+    apps::TrainOptions o = resnet20_options(tmp, lr, steps, threads);
     o.out = out;
     apps::train(o, log);
     return out;
@@ -255,8 +260,7 @@ TEST_CASE("distributed: resnet20 + SyncBatchNorm, 2 ranks x 32 for 20 steps equa
   CHECK(step <= 1e-6);
   // A 2-process checkpoint resumes only with 2 processes.
   std::ostringstream log;
-  apps::TrainOptions o;
-  o.data = "folder:" + (tmp / "imgs"), o.model = "resnet20", o.norm = "sync", o.batch_size = 64, o.steps = 2;
+  apps::TrainOptions o = resnet20_options(tmp, 0.05, 1, 2);
   o.resume = tmp / "two_step/last.ckpt";
   CHECK_ERROR(apps::train(o, log), "is a run of 2 processes and continues only as one: mpirun -np 2");
 }
