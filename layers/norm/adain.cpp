@@ -33,10 +33,14 @@ Tensor adain(const Tensor& content, const Tensor& style, float eps) {
   NORMA_CHECK(NC == 0 || (Sc > 0 && Ss > 0), "adain: content ", content.shape(), " and style ", style.shape(),
               " need spatial elements");
   Tensor cc = content.detach().contiguous(), sc = style.detach().contiguous();
+  // Each mean is mean_hi + mean_lo (norm_stats.h): x - mean_hi is exact near the mean, so a large
+  // common offset loses nothing to the float mean's rounding.
   Tensor mean_c = empty({NC}), rstd_c = empty({NC}), mean_s = empty({NC}), sigma_s = empty({NC});
+  Tensor lo = empty({2, NC});  // mean_lo of the content, then of the style
   float *mcp = mean_c.data(), *rcp = rstd_c.data(), *msp = mean_s.data(), *ssp = sigma_s.data();
-  row_mean_var(cc.data(), NC, Sc, mcp, rcp);  // rcp, ssp hold the variances until the next loop
-  row_mean_var(sc.data(), NC, Ss, msp, ssp);
+  float *lcp = lo.data(), *lsp = lo.data() + NC;
+  row_mean_var(cc.data(), NC, Sc, mcp, rcp, lcp);  // rcp, ssp hold the variances until the next loop
+  row_mean_var(sc.data(), NC, Ss, msp, ssp, lsp);
   for (int64_t i = 0; i < NC; ++i) {
     rcp[i] = 1.f / std::sqrt(rcp[i] + eps);  // rstd_c  = 1 / sqrt(var_c + eps)
     ssp[i] = std::sqrt(ssp[i] + eps);        // sigma_s = sqrt(var_s + eps)
@@ -46,8 +50,8 @@ Tensor adain(const Tensor& content, const Tensor& style, float eps) {
   float* yp = out.data();
 #pragma omp parallel for schedule(static) if (content.numel() > kGrain)
   for (int64_t r = 0; r < NC; ++r) {
-    // y = sigma_s * (c - mu_c) * rstd_c + mu_s
-    const float m = mcp[r], scale = rcp[r] * ssp[r], shift = msp[r];
+    // y = sigma_s * (c - mu_c) * rstd_c + mu_s = (c - mu_c_hi) * scale + (mu_s_hi + mu_s_lo - mu_c_lo * scale)
+    const float m = mcp[r], scale = rcp[r] * ssp[r], shift = msp[r] + (lsp[r] - lcp[r] * scale);
     const float* cr = cp + r * Sc;
     float* yr = yp + r * Sc;
     for (int64_t j = 0; j < Sc; ++j) yr[j] = (cr[j] - m) * scale + shift;
@@ -55,7 +59,7 @@ Tensor adain(const Tensor& content, const Tensor& style, float eps) {
 
   const bool need_c = needs_grad(content), need_s = needs_grad(style);
   return record("adain", out, {content, style},
-                [cc, sc, mean_c, rstd_c, mean_s, sigma_s, NC, Sc, Ss, need_c, need_s](
+                [cc, sc, mean_c, rstd_c, mean_s, sigma_s, lo, NC, Sc, Ss, need_c, need_s](
                     const Tensor& gout) -> std::vector<Tensor> {
     // Backward. Per row, the two sums over the content's positions:
     //   sdy = sum_j dy_j,   sdyx = sum_j dy_j * xhat_j
@@ -69,8 +73,9 @@ Tensor adain(const Tensor& content, const Tensor& style, float eps) {
     Tensor g = gout.contiguous();
     const float *dy = g.data(), *cp = cc.data(), *sp = sc.data();
     const float *mcp = mean_c.data(), *rcp = rstd_c.data(), *msp = mean_s.data(), *ssp = sigma_s.data();
+    const float *lcp = lo.data(), *lsp = lo.data() + NC;
     std::vector<float> sdy(static_cast<size_t>(NC)), sdyx(static_cast<size_t>(NC));
-    row_grad_sums(dy, cp, mcp, rcp, NC, Sc, sdy.data(), sdyx.data());
+    row_grad_sums(dy, cp, mcp, rcp, NC, Sc, sdy.data(), sdyx.data(), lcp);
     Tensor dc, ds;
     if (need_c) {
       dc = empty(cc.shape());
@@ -78,7 +83,8 @@ Tensor adain(const Tensor& content, const Tensor& style, float eps) {
 #pragma omp parallel for schedule(static) if (cc.numel() > kGrain)
       for (int64_t r = 0; r < NC; ++r) {
         const float m = mcp[r], s = rcp[r], scale = s * ssp[r];
-        const float md = sdy[size_t(r)] / float(Sc), mdx = sdyx[size_t(r)] / float(Sc);
+        // (xhat's mean_lo part folded into md)
+        const float mdx = sdyx[size_t(r)] / float(Sc), md = sdy[size_t(r)] / float(Sc) - lcp[r] * s * mdx;
         const float *cr = cp + r * Sc, *dyr = dy + r * Sc;
         float* dcr = dcp + r * Sc;
         // dc = rstd_c * sigma_s * (dy - mean(dy) - xhat * mean(dy xhat))
@@ -91,7 +97,8 @@ Tensor adain(const Tensor& content, const Tensor& style, float eps) {
 #pragma omp parallel for schedule(static) if (sc.numel() > kGrain)
       for (int64_t r = 0; r < NC; ++r) {
         const float m = msp[r], rsig = 1.f / ssp[r];
-        const float dmu = sdy[size_t(r)], dsigma = sdyx[size_t(r)];
+        // (shat's mean_lo part folded into dmu)
+        const float dsigma = sdyx[size_t(r)], dmu = sdy[size_t(r)] - dsigma * lsp[r] * rsig;
         const float* sr = sp + r * Ss;
         float* dsr = dsp + r * Ss;
         // ds = (dmu_s + dsigma_s * shat) / Ss

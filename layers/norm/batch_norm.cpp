@@ -11,6 +11,8 @@
 //   running_var  = (1 - f) * running_var  + f * var * m / (m - 1)      (unbiased, as PyTorch)
 // with f = momentum, or 1/num_batches_tracked for the cumulative average (momentum unset).
 // Eval uses mean = running_mean, var = running_var (one group, constants for the backward).
+// SyncBatchNorm's training forward is this same code with the sums all-reduced over the ranks
+// (across_ranks: m is then the global count), so in one process it is batch_norm to the bit.
 #include "layers/norm/batch_norm.h"
 
 #include <cmath>
@@ -18,49 +20,72 @@
 #include <cstdlib>
 
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "core/kernels/norm_stats.h"
 
 namespace norma::nn {
 namespace {
 constexpr int64_t kGrain = 32768;  // elements below which loops stay on one thread
+}  // namespace
 
-// The fused op behind batch_norm and ghost_batch_norm. use_batch_stats: statistics per chunk of
-// `chunk` samples, running stats updated with factors[g] if defined; else the running stats.
-Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
-                        const Tensor& bias, bool use_batch_stats, int64_t chunk, const std::vector<float>& factors,
-                        float eps) {
-  NORMA_CHECK(x.dim() >= 2, "batch_norm: expected input [N, C, *], got ", x.shape());
+Tensor detail::batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
+                                const Tensor& bias, bool use_batch_stats, int64_t chunk,
+                                const std::vector<float>& factors, float eps, bool across_ranks) {
+  const char* name = across_ranks ? "sync_batch_norm" : "batch_norm";
+  NORMA_CHECK(x.dim() >= 2, name, ": expected input [N, C, *], got ", x.shape());
   const int64_t N = x.size(0), C = x.size(1);
   int64_t inner = 1;
   for (int64_t d = 2; d < x.dim(); ++d) inner *= x.size(d);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&weight, &bias, &running_mean, &running_var})
-    NORMA_CHECK(!t->defined() || (t->shape() == Shape{C} && t->is_contiguous()),
-                "batch_norm: weight, bias and running statistics must be contiguous [", C, "] for input ",
-                x.shape(), ", got ", t->shape());
-  NORMA_CHECK(running_mean.defined() == running_var.defined(),
-              "batch_norm: running_mean and running_var must be both defined or both undefined");
+    NORMA_CHECK(!t->defined() || (t->shape() == Shape{C} && t->is_contiguous()), name,
+                ": weight, bias and running statistics must be contiguous [", C, "] for input ", x.shape(),
+                ", got ", t->shape());
+  NORMA_CHECK(running_mean.defined() == running_var.defined(), name,
+              ": running_mean and running_var must be both defined or both undefined");
   NORMA_CHECK(use_batch_stats || running_mean.defined(),
               "batch_norm: running_mean and running_var must be defined in eval mode (training=false)");
   const int64_t n = use_batch_stats ? chunk : N;  // samples per group
   const int64_t G = n > 0 ? N / n : 1;            // groups
-  const int64_t m = n * inner;                    // values per (group, channel) statistic
-  NORMA_CHECK(!use_batch_stats || m > 1, "batch_norm: expected more than 1 value per channel when training, got ",
-              "input of shape ", x.shape(), (G > 1 ? " in chunks of " + std::to_string(n) : std::string()));
+  NORMA_CHECK(!across_ranks || (use_batch_stats && G == 1), "sync_batch_norm: one group in training only");
+  NORMA_CHECK(!use_batch_stats || across_ranks || n * inner > 1,
+              "batch_norm: expected more than 1 value per channel when training, got input of shape ", x.shape(),
+              (G > 1 ? " in chunks of " + std::to_string(n) : std::string()));
   NORMA_CHECK(!use_batch_stats || N % n == 0, "batch_norm: batch size ", N, " is not a multiple of the chunk size ",
               n, " (input ", x.shape(), ")");
   NORMA_CHECK(!use_batch_stats || !running_mean.defined() || int64_t(factors.size()) == G, "batch_norm: ", G,
               " chunks need as many running-average factors, got ", factors.size());
 
   Tensor xc = x.contiguous().detach();
-  Tensor mean = empty({G, C}), rstd = empty({G, C});
+  // mean = mean_hi + mean_lo (norm_stats.h: the float mean and its remainder), per (group, channel)
+  Tensor mean = empty({G, C}), mean_lo = zeros({G, C}), rstd = empty({G, C});
   float* mp = mean.data();
+  float* lp = mean_lo.data();
   float* rp = rstd.data();
+  double m = double(n * inner);  // values per statistic: the group's, or the global batch's (across ranks)
   if (use_batch_stats) {
-    // (SyncBatchNorm under MPI reduces these statistics over the ranks: sync_batch_norm.cpp.)
-    std::vector<float> var(size_t(G * C));
+    // Two-pass in double (norm_stats.h), as channel_mean_var: sum -> mean = sum / m ->
+    // sq = sum (x - mean)^2 -> var = sq / m. Across ranks (SyncBatchNorm under mpirun) the sums
+    // and the count are all-reduced between the passes; in one process that is the identity,
+    // so sync_batch_norm computes exactly batch_norm's floats.
+    std::vector<double> sum(size_t(G * C + 1)), sq(size_t(G * C));
+    for (int64_t g = 0; g < G; ++g) channel_sums(xc.data() + g * n * C * inner, n, C, inner, sum.data() + g * C);
+    if (across_ranks) {
+      sum[size_t(C)] = m;
+      dist::allreduce_sum(sum.data(), C + 1);
+      m = sum[size_t(C)];
+      NORMA_CHECK(m > 1, "sync_batch_norm: expected more than 1 value per channel over all ranks when training, got ",
+                  m, " (input ", x.shape(), " on this rank)");
+    }
+    for (int64_t s = 0; s < G * C; ++s) sum[size_t(s)] = m > 0 ? sum[size_t(s)] / m : 0.0;  // now the mean
     for (int64_t g = 0; g < G; ++g)
-      channel_mean_var(xc.data() + g * n * C * inner, n, C, inner, mp + g * C, var.data() + g * C);
-    for (int64_t s = 0; s < G * C; ++s) rp[s] = 1.f / std::sqrt(var[size_t(s)] + eps);
+      channel_sq_dev(xc.data() + g * n * C * inner, n, C, inner, sum.data() + g * C, sq.data() + g * C);
+    if (across_ranks) dist::allreduce_sum(sq.data(), C);
+    std::vector<float> var(size_t(G * C));
+    for (int64_t s = 0; s < G * C; ++s) {
+      split_mean(sum[size_t(s)], mp[s], lp[s]);
+      var[size_t(s)] = m > 0 ? float(sq[size_t(s)] / m) : 0.f;
+      rp[s] = 1.f / std::sqrt(var[size_t(s)] + eps);
+    }
     if (running_mean.defined()) {
       float* rmean = running_mean.data();
       float* rvar = running_var.data();
@@ -81,7 +106,8 @@ Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var
     }
   }
 
-  // y = (x - mean) * (rstd * gamma) + beta, one row of `inner` values per (sample, channel)
+  // y = (x - mean) * (rstd * gamma) + beta, one row of `inner` values per (sample, channel), as
+  //   (x - mean_hi) * scale + (beta - mean_lo * scale)   with scale = rstd * gamma
   Tensor wv = weight.defined() ? weight.detach() : Tensor();
   const float* wp = weight.defined() ? weight.data() : nullptr;
   const float* bp = bias.defined() ? bias.data() : nullptr;
@@ -91,7 +117,7 @@ Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var
 #pragma omp parallel for schedule(static) if (N * C * inner > kGrain)
   for (int64_t r = 0; r < N * C; ++r) {
     const int64_t c = r % C, s = (r / C) / n * C + c;  // s: the (group, channel) statistic
-    const float mu = mp[s], scale = rp[s] * (wp ? wp[c] : 1.f), shift = bp ? bp[c] : 0.f;
+    const float mu = mp[s], scale = rp[s] * (wp ? wp[c] : 1.f), shift = (bp ? bp[c] : 0.f) - lp[s] * scale;
     const float* xr = xp + r * inner;
     float* yr = yp + r * inner;
     for (int64_t i = 0; i < inner; ++i) yr[i] = (xr[i] - mu) * scale + shift;
@@ -99,29 +125,33 @@ Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var
 
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
   return record(use_batch_stats ? "batch_norm" : "batch_norm_eval", out, {x, weight, bias},
-                [xc, mean, rstd, wv, use_batch_stats, N, C, inner, n, G, m, need_x, need_w,
+                [xc, mean, mean_lo, rstd, wv, use_batch_stats, across_ranks, N, C, inner, n, G, m, need_x, need_w,
                  need_b](const Tensor& gout) -> std::vector<Tensor> {
     Tensor dyc = gout.contiguous();
-    const float *dy = dyc.data(), *xp = xc.data(), *mp = mean.data(), *rp = rstd.data();
+    const float *dy = dyc.data(), *xp = xc.data(), *mp = mean.data(), *lp = mean_lo.data(), *rp = rstd.data();
     const float* wp = wv.defined() ? wv.data() : nullptr;
     // Per (group, channel): sum_dy = sum dL/dy,  sum_dy_xhat = sum dL/dy * x_hat
-    // (SyncBatchNorm under MPI all-reduces these two sums over the ranks: sync_batch_norm.cpp.)
-    std::vector<float> sum_dy(size_t(G * C)), sum_dy_xhat(size_t(G * C));
+    std::vector<float> sums(size_t(2 * G * C));
+    float *sum_dy = sums.data(), *sum_dy_xhat = sums.data() + G * C;
     for (int64_t g = 0; g < G; ++g) {
       const int64_t off = g * n * C * inner;
-      channel_grad_sums(dy + off, xp + off, mp + g * C, rp + g * C, n, C, inner, sum_dy.data() + g * C,
-                        sum_dy_xhat.data() + g * C);
+      channel_grad_sums(dy + off, xp + off, mp + g * C, rp + g * C, n, C, inner, sum_dy + g * C,
+                        sum_dy_xhat + g * C, lp + g * C);
     }
     // dL/dgamma = sum dL/dy x_hat;  dL/dbeta = sum dL/dy   (over every group, in order)
     Tensor dweight = need_w ? zeros({C}) : Tensor(), dbias = need_b ? zeros({C}) : Tensor();
     for (int64_t g = 0; g < G; ++g)
       for (int64_t c = 0; c < C; ++c) {
-        if (need_w) dweight.data()[c] += sum_dy_xhat[size_t(g * C + c)];
-        if (need_b) dbias.data()[c] += sum_dy[size_t(g * C + c)];
+        if (need_w) dweight.data()[c] += sum_dy_xhat[g * C + c];
+        if (need_b) dbias.data()[c] += sum_dy[g * C + c];
       }
+    // Across ranks dL/dx needs the global batch's two sums; the weight and bias gradients above
+    // stay this rank's (sync_batch_norm.cpp says why). Every rank takes part, needing dL/dx or not.
+    if (across_ranks) dist::allreduce_sum(sums.data(), 2 * C);
     if (!need_x) return {Tensor(), dweight, dbias};
 
-    // dL/dx = k_dy * dL/dy + k_xmu * (x - mu) + k_0, with per-statistic coefficients:
+    // dL/dx = k_dy * dL/dy + k_xmu * (x - mu) + k_0, with per-statistic coefficients
+    // (x - mu computed as (x - mean_hi) - mean_lo, the mean_lo part folded into k_0):
     std::vector<float> k_dy(size_t(G * C)), k_xmu(size_t(G * C), 0.f), k_0(size_t(G * C), 0.f);
     for (int64_t s = 0; s < G * C; ++s) {
       const float gamma = wp ? wp[s % C] : 1.f, rs = rp[s];
@@ -130,14 +160,14 @@ Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var
       if (!use_batch_stats) continue;  // eval: mean and var are constants, dL/dx = dL/dy * gamma * rstd
       // dL/dvar = sum dL/dx_hat (x-mu) * -1/2 (var+eps)^-3/2
       //   sum dL/dx_hat (x-mu) = gamma * sum_dy_xhat / rstd,  (var+eps)^-3/2 = rstd^3
-      const float dvar = -0.5f * gamma * sum_dy_xhat[size_t(s)] * rs * rs;
+      const float dvar = -0.5f * gamma * sum_dy_xhat[s] * rs * rs;
       // dL/dmu = sum dL/dx_hat * -1/sqrt(var+eps) + dL/dvar * sum -2(x-mu)/m
       //   the second sum is 0 (sum (x - mu) = 0 by the definition of mu)
-      const float dmean = -gamma * sum_dy[size_t(s)] * rs;
+      const float dmean = -gamma * sum_dy[s] * rs;
       // dL/dx = dL/dx_hat / sqrt(var+eps) + dL/dvar * 2(x-mu)/m + dL/dmu / m
       //   i.e. the simplified form gamma * rstd * (dy - mean(dy) - x_hat * mean(dy * x_hat))
       k_xmu[size_t(s)] = dvar * 2.f / float(m);
-      k_0[size_t(s)] = dmean / float(m);
+      k_0[size_t(s)] = dmean / float(m) - k_xmu[size_t(s)] * lp[s];
     }
     Tensor dx = empty(xc.shape());
     float* dxp = dx.data();
@@ -153,6 +183,7 @@ Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var
   });
 }
 
+namespace {
 // A float as Python prints it: the shortest digits that round-trip, "1e-05", "0.1", "1.0".
 std::string py_float(float v) {
   char buf[32];
@@ -169,12 +200,12 @@ std::string py_float(float v) {
 Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
                   const Tensor& bias, bool training, float momentum, float eps) {
   const int64_t N = x.dim() >= 1 ? x.size(0) : 0;
-  return batch_norm_fused(x, running_mean, running_var, weight, bias, training, N, {momentum}, eps);
+  return detail::batch_norm_fused(x, running_mean, running_var, weight, bias, training, N, {momentum}, eps, false);
 }
 
 Tensor ghost_batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
                         const Tensor& bias, int64_t chunk_size, const std::vector<float>& factors, float eps) {
-  return batch_norm_fused(x, running_mean, running_var, weight, bias, true, chunk_size, factors, eps);
+  return detail::batch_norm_fused(x, running_mean, running_var, weight, bias, true, chunk_size, factors, eps, false);
 }
 
 // ---- The module ----------------------------------------------------------------------------

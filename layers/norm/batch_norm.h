@@ -29,6 +29,16 @@ Tensor ghost_batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var
                         const Tensor& bias, int64_t chunk_size, const std::vector<float>& factors,
                         float eps = 1e-5f);
 
+namespace detail {
+// The fused op behind batch_norm, ghost_batch_norm and sync_batch_norm. use_batch_stats:
+// statistics per chunk of `chunk` samples (running stats, if defined, updated with factors[g]);
+// else the running stats. across_ranks (SyncBatchNorm; one chunk, training): the statistics'
+// sums and the backward's two sums are all-reduced over the ranks (core/distributed.h).
+Tensor batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
+                        const Tensor& bias, bool use_batch_stats, int64_t chunk, const std::vector<float>& factors,
+                        float eps, bool across_ranks);
+}  // namespace detail
+
 class BatchNorm : public Module {
  public:
   // momentum std::nullopt: cumulative moving average, as PyTorch's momentum=None.

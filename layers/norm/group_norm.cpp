@@ -37,9 +37,11 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
   Tensor xc = x.detach().contiguous();
   Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor out = empty(x.shape()), mean = empty({N * G}), rstd = empty({N * G});
-  row_mean_var(xc.data(), N * G, M, mean.data(), rstd.data());  // rstd holds var until the next loop
-  float *mp = mean.data(), *sp = rstd.data();
+  // mean = mean_hi + mean_lo (norm_stats.h): x - mean_hi is exact near the mean, so a large
+  // common offset loses nothing to the float mean's rounding.
+  Tensor out = empty(x.shape()), mean = empty({N * G}), mean_lo = empty({N * G}), rstd = empty({N * G});
+  row_mean_var(xc.data(), N * G, M, mean.data(), rstd.data(), mean_lo.data());  // rstd holds var until the next loop
+  float *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
   // rstd = 1 / sqrt(var + eps)
   for (int64_t i = 0; i < N * G; ++i) sp[i] = 1.f / std::sqrt(sp[i] + eps);
   const float* xp = xc.data();
@@ -49,8 +51,8 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
 #pragma omp parallel for schedule(static) if (x.numel() > kGrain)
   for (int64_t nc = 0; nc < N * C; ++nc) {
     const int64_t n = nc / C, c = nc % C, ng = n * G + c / Cg;
-    // y = (x - mean) * rstd * weight[c] + bias[c]
-    const float m = mp[ng], scale = sp[ng] * (w ? w[c] : 1.f), shift = b ? b[c] : 0.f;
+    // y = (x - mean) * rstd * weight[c] + bias[c] = (x - mean_hi) * scale + (bias[c] - mean_lo * scale)
+    const float m = mp[ng], scale = sp[ng] * (w ? w[c] : 1.f), shift = (b ? b[c] : 0.f) - lp[ng] * scale;
     const float* xr = xp + nc * S;
     float* yr = yp + nc * S;
     for (int64_t s = 0; s < S; ++s) yr[s] = (xr[s] - m) * scale + shift;
@@ -58,7 +60,7 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
 
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
   return record("group_norm", out, {x, weight, bias},
-                [xc, wc, mean, rstd, N, C, G, S, need_x, need_w, need_b](const Tensor& gout) -> std::vector<Tensor> {
+                [xc, wc, mean, mean_lo, rstd, N, C, G, S, need_x, need_w, need_b](const Tensor& gout) -> std::vector<Tensor> {
     // Backward. First the two sums per (n, c), over s, with the group's statistics:
     //   sdy[n,c]    = sum_s dy[n,c,s]
     //   sdyx[n,c]   = sum_s dy[n,c,s] * xhat[n,c,s]
@@ -72,14 +74,15 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
     //   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
     const int64_t Cg = C / G, M = Cg * S;
     Tensor g = gout.contiguous();
-    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *sp = rstd.data();
+    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
     const float* w = wc.defined() ? wc.data() : nullptr;
-    std::vector<float> mean_nc(size_t(N * C)), rstd_nc(size_t(N * C)), sdy(size_t(N * C)), sdyx(size_t(N * C));
+    std::vector<float> mean_nc(size_t(N * C)), lo_nc(size_t(N * C)), rstd_nc(size_t(N * C)), sdy(size_t(N * C)),
+        sdyx(size_t(N * C));
     for (int64_t nc = 0; nc < N * C; ++nc) {
       const int64_t ng = (nc / C) * G + (nc % C) / Cg;
-      mean_nc[size_t(nc)] = mp[ng], rstd_nc[size_t(nc)] = sp[ng];
+      mean_nc[size_t(nc)] = mp[ng], lo_nc[size_t(nc)] = lp[ng], rstd_nc[size_t(nc)] = sp[ng];
     }
-    row_grad_sums(dy, xp, mean_nc.data(), rstd_nc.data(), N * C, S, sdy.data(), sdyx.data());
+    row_grad_sums(dy, xp, mean_nc.data(), rstd_nc.data(), N * C, S, sdy.data(), sdyx.data(), lo_nc.data());
     Tensor dx, dw, db;
     if (need_w || need_b) {
       dw = zeros({C}), db = zeros({C});
@@ -110,10 +113,10 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
       for (int64_t nc = 0; nc < N * C; ++nc) {
         const int64_t c = nc % C, ng = (nc / C) * G + c / Cg;
         const float m = mp[ng], s = sp[ng], wt = w ? w[c] : 1.f;
-        const float md = mean_dxhat[size_t(ng)], mdx = mean_dxhat_xhat[size_t(ng)];
+        const float mdx = mean_dxhat_xhat[size_t(ng)], md = mean_dxhat[size_t(ng)] - lp[ng] * s * mdx;
         const float *xr = xp + nc * S, *dyr = dy + nc * S;
         float* dxr = dxp + nc * S;
-        // dx = rstd * (dy * weight[c] - mean(dxhat) - xhat * mean(dxhat xhat))
+        // dx = rstd * (dy * weight[c] - mean(dxhat) - xhat * mean(dxhat xhat)), xhat's mean_lo part in md
         for (int64_t i = 0; i < S; ++i) dxr[i] = s * (dyr[i] * wt - md - (xr[i] - m) * s * mdx);
       }
     }

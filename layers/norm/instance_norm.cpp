@@ -37,16 +37,18 @@ Tensor instance_norm(const std::string& name, const Tensor& x, Tensor running_me
   NORMA_CHECK(!use_input_stats || S > 1, name, ": expected more than 1 spatial element when training, got input ",
               x.shape());
   Tensor xc = x.detach().contiguous();
-  Tensor mean = empty({N * C}), rstd = empty({N * C});
-  float *mp = mean.data(), *sp = rstd.data();
+  // mean = mean_hi + mean_lo (norm_stats.h): x - mean_hi is exact near the mean, so a large
+  // common offset loses nothing to the float mean's rounding (mean_lo is 0 in eval).
+  Tensor mean = empty({N * C}), mean_lo = zeros({N * C}), rstd = empty({N * C});
+  float *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
   if (use_input_stats) {
-    row_mean_var(xc.data(), N * C, S, mp, sp);  // sp holds var until rstd is computed
+    row_mean_var(xc.data(), N * C, S, mp, sp, lp);  // sp holds var until rstd is computed
     if (running_mean.defined() && N > 0) {
       float *rm = running_mean.data(), *rv = running_var.data();
       for (int64_t c = 0; c < C; ++c) {
         // running = (1 - f) running + f * (batch mean of the per-instance mean / unbiased var)
         double m = 0.0, v = 0.0;
-        for (int64_t n = 0; n < N; ++n) m += mp[n * C + c], v += sp[n * C + c];
+        for (int64_t n = 0; n < N; ++n) m += double(mp[n * C + c]) + lp[n * C + c], v += sp[n * C + c];
         rm[c] = (1.f - factor) * rm[c] + factor * float(m / double(N));
         rv[c] = (1.f - factor) * rv[c] + factor * float(v / double(N) * double(S) / double(S - 1));
       }
@@ -69,8 +71,8 @@ Tensor instance_norm(const std::string& name, const Tensor& x, Tensor running_me
 #pragma omp parallel for schedule(static) if (x.numel() > kGrain)
   for (int64_t nc = 0; nc < N * C; ++nc) {
     const int64_t c = nc % C;
-    // y = (x - mean) * rstd * weight[c] + bias[c]
-    const float m = mp[nc], scale = sp[nc] * (w ? w[c] : 1.f), shift = b ? b[c] : 0.f;
+    // y = (x - mean) * rstd * weight[c] + bias[c] = (x - mean_hi) * scale + (bias[c] - mean_lo * scale)
+    const float m = mp[nc], scale = sp[nc] * (w ? w[c] : 1.f), shift = (b ? b[c] : 0.f) - lp[nc] * scale;
     const float* xr = xp + nc * S;
     float* yr = yp + nc * S;
     for (int64_t s = 0; s < S; ++s) yr[s] = (xr[s] - m) * scale + shift;
@@ -78,7 +80,7 @@ Tensor instance_norm(const std::string& name, const Tensor& x, Tensor running_me
 
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
   return record("instance_norm", out, {x, weight, bias},
-                [xc, wc, mean, rstd, N, C, S, use_input_stats, need_x, need_w, need_b](
+                [xc, wc, mean, mean_lo, rstd, N, C, S, use_input_stats, need_x, need_w, need_b](
                     const Tensor& gout) -> std::vector<Tensor> {
     // Backward. The two sums per (n, c) row:
     //   sdy[n,c]   = sum_s dy[n,c,s];   sdyx[n,c] = sum_s dy[n,c,s] * xhat[n,c,s]
@@ -89,10 +91,10 @@ Tensor instance_norm(const std::string& name, const Tensor& x, Tensor running_me
     // With running statistics (eval) mean and rstd are constants:
     //   dx = rstd * weight[c] * dy
     Tensor g = gout.contiguous();
-    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *sp = rstd.data();
+    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
     const float* w = wc.defined() ? wc.data() : nullptr;
     std::vector<float> sdy(size_t(N * C)), sdyx(size_t(N * C));
-    row_grad_sums(dy, xp, mp, sp, N * C, S, sdy.data(), sdyx.data());
+    row_grad_sums(dy, xp, mp, sp, N * C, S, sdy.data(), sdyx.data(), lp);
     Tensor dx, dw, db;
     if (need_w || need_b) {
       dw = zeros({C}), db = zeros({C});
@@ -111,8 +113,9 @@ Tensor instance_norm(const std::string& name, const Tensor& x, Tensor running_me
       for (int64_t nc = 0; nc < N * C; ++nc) {
         const float m = mp[nc], s = sp[nc], scale = s * (w ? w[nc % C] : 1.f);
         // mean(dy), mean(dy xhat): the terms the statistics contribute (none in eval)
-        const float md = use_input_stats ? sdy[size_t(nc)] / float(S) : 0.f;
+        // (with xhat's mean_lo part folded into md)
         const float mdx = use_input_stats ? sdyx[size_t(nc)] / float(S) : 0.f;
+        const float md = use_input_stats ? sdy[size_t(nc)] / float(S) - lp[nc] * s * mdx : 0.f;
         const float *xr = xp + nc * S, *dyr = dy + nc * S;
         float* dxr = dxp + nc * S;
         // dx = rstd * weight[c] * (dy - mean(dy) - xhat * mean(dy xhat))

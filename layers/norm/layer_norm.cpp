@@ -40,26 +40,28 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   const int64_t R = x.numel() / D;
 
   Tensor xc = x.detach().contiguous(), wc = detached_contiguous(weight), bc = detached_contiguous(bias);
-  Tensor out = empty(x.shape()), mean = empty({R}), rstd = empty({R});
-  row_mean_var(xc.data(), R, D, mean.data(), rstd.data());  // rstd holds var until the loop below
+  // mean = mean_hi + mean_lo (norm_stats.h): x - mean_hi is exact near the mean, so a large
+  // common offset loses nothing to the float mean's rounding.
+  Tensor out = empty(x.shape()), mean = empty({R}), mean_lo = empty({R}), rstd = empty({R});
+  row_mean_var(xc.data(), R, D, mean.data(), rstd.data(), mean_lo.data());  // rstd holds var until the loop below
   const float* xp = xc.data();
   const float* w = wc.defined() ? wc.data() : nullptr;
   const float* b = bc.defined() ? bc.data() : nullptr;
-  float *yp = out.data(), *mp = mean.data(), *sp = rstd.data();
+  float *yp = out.data(), *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
 #pragma omp parallel for schedule(static) if (R * D > kGrain)
   for (int64_t r = 0; r < R; ++r) {
     // rstd = 1 / sqrt(var + eps)
-    const float m = mp[r], s = 1.f / std::sqrt(sp[r] + eps);
+    const float m = mp[r], lo = lp[r], s = 1.f / std::sqrt(sp[r] + eps);
     sp[r] = s;
     const float* xr = xp + r * D;
     float* yr = yp + r * D;
-    // y = (x - mean) * rstd * weight + bias
-    for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * s * (w ? w[j] : 1.f) + (b ? b[j] : 0.f);
+    // y = (x - mean) * rstd * weight + bias, with x - mean = (x - mean_hi) - mean_lo
+    for (int64_t j = 0; j < D; ++j) yr[j] = ((xr[j] - m) - lo) * s * (w ? w[j] : 1.f) + (b ? b[j] : 0.f);
   }
 
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
   return record("layer_norm", out, {x, weight, bias},
-                [xc, wc, mean, rstd, R, D, need_x, need_w, need_b, ws = normalized_shape](
+                [xc, wc, mean, mean_lo, rstd, R, D, need_x, need_w, need_b, ws = normalized_shape](
                     const Tensor& gout) -> std::vector<Tensor> {
     // Backward. With dxhat[r,j] = dy[r,j] * weight[j]:
     //   dbias[j]   = sum_r dy[r,j]
@@ -70,7 +72,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     // and summing dxhat_j times that over j:
     //   dx_i = rstd * (dxhat_i - mean_j(dxhat_j) - xhat_i * mean_j(dxhat_j xhat_j))
     Tensor g = gout.contiguous();
-    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *sp = rstd.data();
+    const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
     const float* w = wc.defined() ? wc.data() : nullptr;
     Tensor dx, dw, db;
     if (need_x) {
@@ -78,7 +80,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
       float* dxp = dx.data();
 #pragma omp parallel for schedule(static) if (R * D > kGrain)
       for (int64_t r = 0; r < R; ++r) {
-        const float m = mp[r], s = sp[r];
+        const float m = mp[r], lo = lp[r], s = sp[r];
         const float *xr = xp + r * D, *dyr = dy + r * D;
         float* dxr = dxp + r * D;
         // mean_j(dxhat), mean_j(dxhat * xhat)
@@ -86,12 +88,12 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
         for (int64_t j = 0; j < D; ++j) {
           const float dxhat = dyr[j] * (w ? w[j] : 1.f);
           sum_dxhat += dxhat;
-          sum_dxhat_xhat += dxhat * (xr[j] - m) * s;
+          sum_dxhat_xhat += dxhat * ((xr[j] - m) - lo) * s;
         }
         const float mean_dxhat = float(sum_dxhat / double(D)), mean_dxhat_xhat = float(sum_dxhat_xhat / double(D));
         // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
         for (int64_t j = 0; j < D; ++j)
-          dxr[j] = s * (dyr[j] * (w ? w[j] : 1.f) - mean_dxhat - (xr[j] - m) * s * mean_dxhat_xhat);
+          dxr[j] = s * (dyr[j] * (w ? w[j] : 1.f) - mean_dxhat - ((xr[j] - m) - lo) * s * mean_dxhat_xhat);
       }
     }
     if (need_w || need_b) {
@@ -103,11 +105,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
         const int64_t n = std::min(kCols, D - j0);
         double sdy[kCols] = {}, sdy_xhat[kCols] = {};
         for (int64_t r = 0; r < R; ++r) {
-          const float m = mp[r], s = sp[r];
+          const float m = mp[r], lo = lp[r], s = sp[r];
           const float *xr = xp + r * D + j0, *dyr = dy + r * D + j0;
           for (int64_t j = 0; j < n; ++j) {
             sdy[j] += dyr[j];                       // dbias   += dy
-            sdy_xhat[j] += dyr[j] * (xr[j] - m) * s;  // dweight += dy * xhat
+            sdy_xhat[j] += dyr[j] * ((xr[j] - m) - lo) * s;  // dweight += dy * xhat
           }
         }
         for (int64_t j = 0; j < n; ++j) dbp[j0 + j] = float(sdy[j]), dwp[j0 + j] = float(sdy_xhat[j]);

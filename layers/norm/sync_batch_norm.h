@@ -11,7 +11,7 @@ namespace norma::nn {
 // Training-mode batch norm whose per-channel statistics are those of the union of every
 // rank's x (x: [N, C, *]; N may differ between ranks, C and * may not). running_mean/var may
 // be undefined; when defined they move towards the global statistics with weight `momentum`.
-// With one rank it computes batch_norm(training=true) (to float rounding). Every rank must
+// With one rank it computes batch_norm(training=true) exactly (the same code, bit for bit). Every rank must
 // call it, in the same order (it holds two all-reduces, and its backward a third).
 Tensor sync_batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
                        const Tensor& bias, float momentum = 0.1f, float eps = 1e-5f);
