@@ -53,7 +53,7 @@ void check_jpeg(const std::string& path, const uint8_t* b, size_t size) {
       while (left > 0) {
         uint32_t codes = 0;
         for (size_t i = 1; i <= 16; ++i) codes += at(t + i);
-        NORMA_CHECK(codes <= 256, "load_image: ", path, ": corrupt JPEG: the Huffman table (DHT) at byte ", t,
+        NORMA_CHECK(codes <= 256, "load_image: cannot decode ", path, ": corrupt JPEG: the Huffman table (DHT) at byte ", t,
                     " declares ", codes, " codes, at most 256 are possible");
         t += 17 + codes;
         left -= 17 + int64_t(codes);
@@ -70,7 +70,7 @@ void check_png(const std::string& path, const uint8_t* b, size_t size) {
   while (p + 8 <= size) {
     const uint64_t length = be32(b + p);
     const std::string type(reinterpret_cast<const char*>(b + p + 4), 4);
-    NORMA_CHECK(length <= size - p - 8, "load_image: ", path, ": corrupt PNG: chunk ", type, " at byte ", p,
+    NORMA_CHECK(length <= size - p - 8, "load_image: cannot decode ", path, ": corrupt PNG: chunk ", type, " at byte ", p,
                 " declares ", length, " bytes of data, past the end of the file (", size, " bytes)");
     if (type == "IEND") break;
     p += 12 + length;  // length, type, data, CRC
@@ -91,7 +91,7 @@ void check_bmp(const std::string& path, const uint8_t* b, size_t size) {
   }
   if (w <= 0 || h == 0 || bpp == 0) return;  // stb rejects these
   const uint64_t rows = uint64_t(h < 0 ? -h : h), row_bytes = (uint64_t(w) * bpp + 31) / 32 * 4;
-  NORMA_CHECK(offset <= size && rows * row_bytes <= size - offset, "load_image: ", path, ": corrupt BMP: a ", w,
+  NORMA_CHECK(offset <= size && rows * row_bytes <= size - offset, "load_image: cannot decode ", path, ": corrupt BMP: a ", w,
               "x", rows, " image of ", bpp, "-bit pixels needs ", rows * row_bytes, " bytes from byte ", offset,
               ", the file has ", size, " bytes");
 }
@@ -110,18 +110,18 @@ void check_image_bytes(const std::string& path, const uint8_t* b, size_t size) {
   } else if (size >= 2 && b[0] == 'B' && b[1] == 'M') {
     check_bmp(path, b, size);
   } else {
-    throw Error("load_image: " + path + ": not a PNG, JPEG or BMP file (by its first bytes)");
+    throw Error("load_image: cannot decode " + path + ": not a PNG, JPEG or BMP file (by its first bytes)");
   }
   // Header only: the size stb would decode to (none when stb cannot read the header: it says
   // why when it decodes).
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(b, int(std::min<size_t>(size, INT_MAX)), &w, &h, &n)) return;
-  NORMA_CHECK(int64_t(w) * h <= kMaxImagePixels, "load_image: ", path, ": a ", w, "x", h,
+  NORMA_CHECK(int64_t(w) * h <= kMaxImagePixels, "load_image: cannot decode ", path, ": a ", w, "x", h,
               " image is larger than norma decodes (at most ", kMaxImagePixels, " pixels, 4096 x 4096)");
   // A JPEG codes every 8x8 block of its full-resolution component with at least one bit (its
   // DC code), so it holds at least w * h / 512 bytes; past its end stb decodes zeros, slowly.
   if (jpeg)
-    NORMA_CHECK(uint64_t(w) * uint64_t(h) <= 512 * uint64_t(size), "load_image: ", path, ": corrupt JPEG: a ", w,
+    NORMA_CHECK(uint64_t(w) * uint64_t(h) <= 512 * uint64_t(size), "load_image: cannot decode ", path, ": corrupt JPEG: a ", w,
                 "x", h, " image cannot fit in ", size, " bytes (at least one bit per 8x8 block)");
 }
 
