@@ -53,8 +53,9 @@ void check_jpeg(const std::string& path, const uint8_t* b, size_t size) {
       while (left > 0) {
         uint32_t codes = 0;
         for (size_t i = 1; i <= 16; ++i) codes += at(t + i);
-        NORMA_CHECK(codes <= 256, "load_image: cannot decode ", path, ": corrupt JPEG: the Huffman table (DHT) at byte ", t,
-                    " declares ", codes, " codes, at most 256 are possible");
+        NORMA_CHECK(codes <= 256, "load_image: cannot decode ", path,
+                    ": corrupt JPEG: the Huffman table (DHT) at byte ", t, " declares ", codes,
+                    " codes, at most 256 are possible");
         t += 17 + codes;
         left -= 17 + int64_t(codes);
       }
@@ -70,8 +71,8 @@ void check_png(const std::string& path, const uint8_t* b, size_t size) {
   while (p + 8 <= size) {
     const uint64_t length = be32(b + p);
     const std::string type(reinterpret_cast<const char*>(b + p + 4), 4);
-    NORMA_CHECK(length <= size - p - 8, "load_image: cannot decode ", path, ": corrupt PNG: chunk ", type, " at byte ", p,
-                " declares ", length, " bytes of data, past the end of the file (", size, " bytes)");
+    NORMA_CHECK(length <= size - p - 8, "load_image: cannot decode ", path, ": corrupt PNG: chunk ", type,
+                " at byte ", p, " declares ", length, " bytes of data, past the end of the file (", size, " bytes)");
     if (type == "IEND") break;
     p += 12 + length;  // length, type, data, CRC
   }
@@ -91,9 +92,9 @@ void check_bmp(const std::string& path, const uint8_t* b, size_t size) {
   }
   if (w <= 0 || h == 0 || bpp == 0) return;  // stb rejects these
   const uint64_t rows = uint64_t(h < 0 ? -h : h), row_bytes = (uint64_t(w) * bpp + 31) / 32 * 4;
-  NORMA_CHECK(offset <= size && rows * row_bytes <= size - offset, "load_image: cannot decode ", path, ": corrupt BMP: a ", w,
-              "x", rows, " image of ", bpp, "-bit pixels needs ", rows * row_bytes, " bytes from byte ", offset,
-              ", the file has ", size, " bytes");
+  NORMA_CHECK(offset <= size && rows * row_bytes <= size - offset, "load_image: cannot decode ", path,
+              ": corrupt BMP: a ", w, "x", rows, " image of ", bpp, "-bit pixels needs ", rows * row_bytes,
+              " bytes from byte ", offset, ", the file has ", size, " bytes");
 }
 
 }  // namespace
@@ -121,8 +122,9 @@ void check_image_bytes(const std::string& path, const uint8_t* b, size_t size) {
   // A JPEG codes every 8x8 block of its full-resolution component with at least one bit (its
   // DC code), so it holds at least w * h / 512 bytes; past its end stb decodes zeros, slowly.
   if (jpeg)
-    NORMA_CHECK(uint64_t(w) * uint64_t(h) <= 512 * uint64_t(size), "load_image: cannot decode ", path, ": corrupt JPEG: a ", w,
-                "x", h, " image cannot fit in ", size, " bytes (at least one bit per 8x8 block)");
+    NORMA_CHECK(uint64_t(w) * uint64_t(h) <= 512 * uint64_t(size), "load_image: cannot decode ", path,
+                ": corrupt JPEG: a ", w, "x", h, " image cannot fit in ", size,
+                " bytes (at least one bit per 8x8 block)");
 }
 
 }  // namespace norma::data

@@ -68,10 +68,12 @@ std::vector<uint8_t> load_image(const std::string& path, int64_t height, int64_t
   std::ifstream in(path, std::ios::binary);
   NORMA_CHECK(in, "load_image: cannot open ", path, ": ", std::strerror(errno));
   const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  NORMA_CHECK(bytes.size() <= size_t(INT_MAX), "load_image: ", path, ": ", bytes.size(), " bytes, more than stb_image reads");
+  NORMA_CHECK(bytes.size() <= size_t(INT_MAX), "load_image: ", path, ": ", bytes.size(),
+              " bytes, more than stb_image reads");
   check_image_bytes(path, bytes.data(), bytes.size());  // what stb itself mishandles
   int w = 0, h = 0, n = 0;
-  uint8_t* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &n, int(channels));  // to `channels`
+  // Converted to `channels` by stb.
+  uint8_t* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &n, int(channels));
   NORMA_CHECK(pixels, "load_image: cannot decode ", path, ": ", stbi_failure_reason());
   std::vector<uint8_t> hwc;
   if (h == height && w == width)

@@ -161,7 +161,8 @@ TEST_CASE("checkpoint: malformed safetensors, field by field, are rejected namin
        "shape entry 18446744073709551615 is too large"},
       {"i64_size", tensor(R"("I64")", "[2]", "[0,8]"), f32x2, "8 bytes of data for shape [2] of I64 (expected 16)"},
       {"overlap_inside",
-       R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+       R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+       R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
        std::string(16, '\0'), "tensors overlap in the data"},
       {"key_lone_surrogate", R"({"\udc80":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", f32x2,
        "not valid JSON"},

@@ -139,7 +139,9 @@ void checkpoint(const fs::path& tmp) {
 }
 
 // ---- image: PNG, JPEG and BMP written by stb_image_write, gray and RGB
-void append(void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append((const char*)data, size_t(size)); }
+void append(void* ctx, void* data, int size) {
+  static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size_t(size));
+}
 void image() {
   for (int c : {1, 3}) {
     const int w = 5, h = 4;
