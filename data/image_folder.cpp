@@ -4,10 +4,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <climits>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
+#include "data/image_checks.h"
 
 namespace norma::data {
 namespace fs = std::filesystem;
@@ -60,8 +65,15 @@ std::vector<uint8_t> resize_bilinear(const uint8_t* src, int64_t h, int64_t w, i
 std::vector<uint8_t> load_image(const std::string& path, int64_t height, int64_t width, int64_t channels) {
   NORMA_CHECK(channels == 1 || channels == 3, "load_image: channels must be 1 or 3, got ", channels);
   NORMA_CHECK(height > 0 && width > 0, "load_image: expected a positive size, got ", height, "x", width);
+  std::ifstream in(path, std::ios::binary);
+  NORMA_CHECK(in, "load_image: cannot open ", path, ": ", std::strerror(errno));
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  NORMA_CHECK(bytes.size() <= size_t(INT_MAX), "load_image: ", path, ": ", bytes.size(),
+              " bytes, more than stb_image reads");
+  check_image_bytes(path, bytes.data(), bytes.size());  // what stb itself mishandles
   int w = 0, h = 0, n = 0;
-  uint8_t* pixels = stbi_load(path.c_str(), &w, &h, &n, int(channels));  // converted to `channels`
+  // Converted to `channels` by stb.
+  uint8_t* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &n, int(channels));
   NORMA_CHECK(pixels, "load_image: cannot decode ", path, ": ", stbi_failure_reason());
   std::vector<uint8_t> hwc;
   if (h == height && w == width)

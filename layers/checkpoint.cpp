@@ -110,7 +110,11 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata) {
     for (const json& d : e["shape"]) {
       NORMA_CHECK(d.is_number_unsigned(), where, ": shape entries must be non-negative integers");
       uint64_t v = d.get<uint64_t>();
-      NORMA_CHECK(v == 0 || numel <= (uint64_t(1) << 40) / v, where, ": shape is too large");
+      // Each entry too, not only the product: [0, 2^64 - 1] has 0 elements, but its second
+      // size is no int64.
+      const uint64_t max_numel = uint64_t(1) << 40;
+      NORMA_CHECK(v <= max_numel, where, ": shape entry ", v, " is too large (at most 2^40)");
+      NORMA_CHECK(v == 0 || numel <= max_numel / v, where, ": shape is too large");
       numel *= v;
       shape.push_back(int64_t(v));
     }

@@ -16,6 +16,8 @@ packages=(
   iproute2                         # the two-hosts test (network namespaces: scripts/two_hosts.sh)
   gnuplot-nox                      # plots
   zlib1g-dev                       # gzipped IDX files
+  clang libclang-rt-14-dev         # fuzzing: libFuzzer, ASan, UBSan (scripts/fuzz.sh)
+  libomp-14-dev                    # OpenMP for clang (the fuzz build)
 )
 
 missing=()

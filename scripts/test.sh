@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs norma's whole test suite twice: the Release build (build/), then a build with
-# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/). Fails when any test fails.
+# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/); then fuzzes each file reader for
+# 30 seconds (scripts/fuzz.sh, build-fuzz/). Fails when any test fails or fuzzing finds anything.
 # Run scripts/setup.sh first (the README's test command does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +14,6 @@ echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNORMA_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== fuzzing the file readers, 30 s each (scripts/fuzz.sh) =="
+bash scripts/fuzz.sh 30

@@ -133,3 +133,61 @@ TEST_CASE("checkpoint: resnet20 with BatchNorm round trip, identical outputs in 
   CHECK(equal((*a)(x), (*b)(x)));
   CHECK(b->child("bn1")->buffer("num_batches_tracked").item() == 2.f);
 }
+
+TEST_CASE("checkpoint: malformed safetensors, field by field, are rejected naming the file and the fault") {
+  const std::string f32x2(8, '\0');
+  auto tensor = [](const std::string& dtype, const std::string& shape, const std::string& offsets) {
+    return R"({"a":{"dtype":)" + dtype + R"(,"shape":)" + shape + R"(,"data_offsets":)" + offsets + "}}";
+  };
+  struct Case {
+    std::string name, header, data, expected;
+    int64_t claimed_size = -1;
+  };
+  const std::vector<Case> cases = {
+      {"short", "", "", "is not a safetensors file (0 bytes, expected at least 8)"},
+      {"size_overflow", "", "", "header size 18446744073709551615 is larger than the file"},
+      {"dtype_number", tensor("4", "[2]", "[0,8]"), f32x2, "dtype must be a string"},
+      {"dtype_case", tensor(R"("f32")", "[2]", "[0,8]"), f32x2, "unsupported dtype f32"},
+      {"dtype_i32", tensor(R"("I32")", "[2]", "[0,8]"), f32x2, "unsupported dtype I32"},
+      {"no_shape", R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", f32x2, "needs dtype, shape and data_offsets"},
+      {"not_object", R"({"a":[1,2]})", f32x2, "needs dtype, shape and data_offsets"},
+      {"offsets_reversed", tensor(R"("F32")", "[2]", "[8,0]"), f32x2, "data_offsets [8, 0] fall outside the data"},
+      {"offset_huge", tensor(R"("F32")", "[2]", "[0,18446744073709551615]"), f32x2, "fall outside the data (8 bytes)"},
+      {"offsets_three", tensor(R"("F32")", "[2]", "[0,4,8]"), f32x2, "data_offsets must be two non-negative integers"},
+      {"offsets_float", tensor(R"("F32")", "[2]", "[0,8.0]"), f32x2, "data_offsets must be two non-negative integers"},
+      {"shape_float", tensor(R"("F32")", "[1.5]", "[0,8]"), f32x2, "shape entries must be non-negative integers"},
+      {"shape_product", tensor(R"("F32")", "[2097152,2097152]", "[0,8]"), f32x2, "shape is too large"},
+      {"shape_dim_huge", tensor(R"("F32")", "[0,18446744073709551615]", "[0,0]"), f32x2,
+       "shape entry 18446744073709551615 is too large"},
+      {"i64_size", tensor(R"("I64")", "[2]", "[0,8]"), f32x2, "8 bytes of data for shape [2] of I64 (expected 16)"},
+      {"overlap_inside",
+       R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+       R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+       std::string(16, '\0'), "tensors overlap in the data"},
+      {"key_lone_surrogate", R"({"\udc80":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", f32x2,
+       "not valid JSON"},
+      {"metadata_bad_utf8", "{\"__metadata__\":{\"k\":\"\xc3\x28\"}}", "", "not valid JSON"},
+      {"metadata_number", R"({"__metadata__":{"k":1}})", "", "__metadata__ value of 'k' is not a string"},
+      {"metadata_array", R"({"__metadata__":[1]})", "", "__metadata__ must be an object of strings"},
+  };
+  for (Case c : cases) {
+    CAPTURE(c.name);
+    std::string path;
+    if (c.name == "short") {
+      path = (temp_dir() / "short.st").string();
+      std::ofstream(path, std::ios::binary).flush();
+    } else if (c.name == "size_overflow") {
+      path = (temp_dir() / "overflow.st").string();
+      std::ofstream(path, std::ios::binary) << std::string(8, '\xff') << "{}";
+    } else {
+      path = write_raw(c.name + ".st", c.header, c.data, c.claimed_size);
+    }
+    CHECK_THROWS_WITH_AS(load_safetensors(path), doctest::Contains(c.expected.c_str()), Error);
+    CHECK_THROWS_WITH_AS(load_safetensors(path), doctest::Contains(path.c_str()), Error);
+  }
+  // Still valid: an empty tensor with empty offsets, and a scalar.
+  const std::string ok = write_raw("ok.st", R"({"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},)"
+                                            R"("s":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})",
+                                   std::string(4, '\0'));
+  CHECK(load_safetensors(ok).size() == 2);
+}

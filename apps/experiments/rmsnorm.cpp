@@ -68,7 +68,8 @@ Report run_rmsnorm(const Context& ctx) {
   std::vector<NormTiming> timings;
   std::vector<std::vector<std::string>> rows;
   std::string table1 = "| input | LayerNorm (ms) | RMSNorm (ms) | RMSNorm / LayerNorm |\n| --- | --- | --- | --- |\n";
-  for (auto [r, c] : shapes) {
+  for (const auto& shape : shapes) {
+    const int64_t r = shape.first, c = shape.second;  // not a structured binding: clang 14's lambdas cannot capture one
     const std::string key = strf("time-%lldx%lld-r%d", (long long)r, (long long)c, repeats);
     nlohmann::json j = cached_run(ctx, key, [&] {
       *ctx.log << "  timing LayerNorm and RMSNorm on (" << r << ", " << c << ")\n" << std::flush;

@@ -1,0 +1,13 @@
+// Fuzzes the CIFAR-10 binary reader (data/cifar10.cpp).
+// The input and how it reaches the reader: feed_cifar10 in feed.h. A norma::Error is a clean
+// rejection; a crash, a sanitizer report, another exception, a timeout or OOM is a finding.
+#include "core/error.h"
+#include "feed.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    norma_fuzz::feed_cifar10(data, size);
+  } catch (const norma::Error&) {
+  }
+  return 0;
+}
