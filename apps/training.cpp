@@ -24,6 +24,7 @@
 
 #include "apps/datasets.h"
 #include "apps/progress.h"
+#include "apps/resources.h"
 #include "apps/run_dir.h"
 #include "apps/train_options.h"
 #include "core/distributed.h"
@@ -254,6 +255,22 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
   }
   const data::Transforms test_transforms = eval_transforms(d);
 
+  // Before any work: the run directory takes files and has room for this run's (rank 0 writes
+  // them; agreed, so every rank stops alike). A resumed run's files get replaced.
+  dist::agree([&] {
+    if (!dist::is_main()) return;
+    int64_t model_floats = 0, there = 0;
+    for (auto& [name, t] : model->state_dict()) model_floats += t.numel();
+    const int64_t slots = o.optimizer == "sgd" ? (o.momentum != 0) : 2;  // momentum; Adam's two moments
+    const int64_t lines = total / o.log_every + 2 * epochs + (o.eval_every > 0 ? total / o.eval_every : 0) + 1;
+    for (const char* f : {"last.ckpt", "model.safetensors"}) {
+      std::error_code ec;
+      const auto size = fs::file_size(fs::path(o.out) / f, ec);
+      if (!ec) there += int64_t(size);
+    }
+    check_run_dir(o.out, run_dir_bytes_needed(model_floats, slots * model->num_parameters(), lines), there);
+  });
+
   // ---- 3. The run directory: a fresh run starts with a checkpoint at step 0 ----
   RunDir run(o.out, /*write=*/dist::is_main());
   json config = json::parse(settings_json(o));
@@ -427,6 +444,11 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
     out << line;
     out.flush();
     checkpoint(epoch, loader.position());
+    // Rank 0's memory after the epoch's steps, evaluation and checkpoint. (A kill right before
+    // this line loses it: the resumed run starts after this epoch.)
+    const MemoryUse mem = memory_use();
+    run.append_metrics(json{{"step", state.step}, {"epoch", epoch + 1}, {"rss_mib", mem.rss_mib},
+                            {"peak_rss_mib", mem.peak_rss_mib}}.dump());
   }
 
   result.steps = state.step;
