@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -49,6 +50,19 @@ void check_run_dir(const std::string& dir, int64_t bytes_needed, int64_t bytes_t
   NORMA_CHECK(free_bytes >= need, "--out: ", dir, " has ", mib(free_bytes), " free, but this run needs about ",
               mib(need), " there (its checkpoint and model, each written next to the previous one, and its logs);"
               " free some space or choose another --out");
+}
+
+void check_run_dir(const TrainOptions& o, const nn::Module& model, int64_t total, int64_t epochs) {
+  int64_t model_floats = 0, there = 0;
+  for (auto& [name, t] : model.state_dict()) model_floats += t.numel();
+  const int64_t slots = o.optimizer == "sgd" ? (o.momentum != 0) : 2;  // momentum; Adam's two moments
+  const int64_t lines = total / o.log_every + 2 * epochs + (o.eval_every > 0 ? total / o.eval_every : 0) + 1;
+  for (const char* f : {"last.ckpt", "model.safetensors"}) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(std::filesystem::path(o.out) / f, ec);
+    if (!ec) there += int64_t(size);
+  }
+  check_run_dir(o.out, run_dir_bytes_needed(model_floats, slots * model.num_parameters(), lines), there);
 }
 
 MemoryUse memory_use() {

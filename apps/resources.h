@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "apps/training.h"
+#include "layers/module.h"
+
 namespace norma::apps {
 
 // The most bytes a run directory holds at once, from the number of floats in the model's
@@ -17,6 +20,11 @@ int64_t run_dir_bytes_needed(int64_t model_floats, int64_t optimizer_floats, int
 // when its file system has fewer than `bytes_needed` bytes free for an unprivileged writer,
 // minus `bytes_there` (the files of a resumed run, which get replaced). `dir` must exist.
 void check_run_dir(const std::string& dir, int64_t bytes_needed, int64_t bytes_there);
+
+// check_run_dir for the run of `o` (its --out, optimizer, --log-every, --eval-every) training
+// `model` for `total` steps in `epochs` epochs; a resumed run's last.ckpt and model.safetensors
+// count as there.
+void check_run_dir(const TrainOptions& o, const nn::Module& model, int64_t total, int64_t epochs);
 
 // This process's resident set now and its peak so far (VmRSS and VmHWM of /proc/self/status),
 // in MiB; both -1 where /proc is missing.

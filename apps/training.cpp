@@ -256,19 +256,9 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
   const data::Transforms test_transforms = eval_transforms(d);
 
   // Before any work: the run directory takes files and has room for this run's (rank 0 writes
-  // them; agreed, so every rank stops alike). A resumed run's files get replaced.
+  // them; agreed, so every rank stops alike).
   dist::agree([&] {
-    if (!dist::is_main()) return;
-    int64_t model_floats = 0, there = 0;
-    for (auto& [name, t] : model->state_dict()) model_floats += t.numel();
-    const int64_t slots = o.optimizer == "sgd" ? (o.momentum != 0) : 2;  // momentum; Adam's two moments
-    const int64_t lines = total / o.log_every + 2 * epochs + (o.eval_every > 0 ? total / o.eval_every : 0) + 1;
-    for (const char* f : {"last.ckpt", "model.safetensors"}) {
-      std::error_code ec;
-      const auto size = fs::file_size(fs::path(o.out) / f, ec);
-      if (!ec) there += int64_t(size);
-    }
-    check_run_dir(o.out, run_dir_bytes_needed(model_floats, slots * model->num_parameters(), lines), there);
+    if (dist::is_main()) check_run_dir(o, *model, total, epochs);
   });
 
   // ---- 3. The run directory: a fresh run starts with a checkpoint at step 0 ----
