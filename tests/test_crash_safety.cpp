@@ -94,8 +94,9 @@ std::vector<std::pair<int64_t, double>> losses(const std::string& path) {
   return v;
 }
 
+// Checkpoints only at epoch ends: they do not change the weights, and cost an fsync each.
 void run_straight(const TempDir& tmp) {
-  const int status = wait_exit(spawn(train_args(tmp, tmp / "straight", false), tmp / "straight.log"));
+  const int status = wait_exit(spawn(train_args(tmp, tmp / "straight", false, 0), tmp / "straight.log"));
   INFO(read_bytes(tmp / "straight.log"));
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
@@ -142,8 +143,9 @@ TEST_CASE("crash safety: 20 SIGKILLs at random steps and inside checkpoint write
   MESSAGE(kills << " kills, " << in_write << " inside a write (a temporary file left), last checkpoint at step "
                 << last_ckpt << " of " << kSteps);
 
-  // The last piece runs to the end; the run's temporary files and torn metrics line are gone.
-  const int status = wait_exit(spawn(train_args(tmp, out, true), log));
+  // The last piece runs to the end (checkpoints at epoch ends are enough now); the temporary
+  // files and the torn metrics line the kills left are gone.
+  const int status = wait_exit(spawn(train_args(tmp, out, true, 0), log));
   INFO(read_bytes(log));
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
