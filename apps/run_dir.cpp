@@ -137,6 +137,17 @@ RunDir::RunDir(std::string path, bool write) : path_(std::move(path)), write_(wr
   std::error_code ec;
   fs::create_directories(path_, ec);
   NORMA_CHECK(!ec && fs::is_directory(path_), "--out: cannot create the run directory ", path_, ": ", ec.message());
+  // A run killed while writing a file leaves its temporary copy, NAME.tmp.PID
+  // (core/atomic_file.h); the file itself is the previous complete one. Drop such leftovers.
+  for (const auto& e : fs::directory_iterator(path_, ec)) {
+    const std::string name = e.path().filename().string();
+    for (const char* f : {"last.ckpt", "model.safetensors", "config.json", "metrics.jsonl"}) {
+      const std::string prefix = std::string(f) + ".tmp.";
+      if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size() &&
+          name.find_first_not_of("0123456789", prefix.size()) == std::string::npos)
+        fs::remove(e.path(), ec);
+    }
+  }
 }
 
 std::string RunDir::file(const std::string& name) const { return (fs::path(path_) / name).string(); }
@@ -165,7 +176,8 @@ void RunDir::truncate_metrics(int64_t step) const {
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) continue;
+    if (!j.is_object()) continue;  // the torn last line of a killed run
+    if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) continue;
     kept += line + "\n";
   }
   data::write_file_atomic(path, kept.data(), kept.size());

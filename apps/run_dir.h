@@ -2,14 +2,17 @@
 //   config.json        every setting of the run, the seed, the norma version
 //   metrics.jsonl      one JSON object a line: logged steps {step, epoch, lr, loss, accuracy,
 //                      seconds}, evaluations {step, epoch, test_loss, test_accuracy, seconds},
+//                      memory after each epoch {step, epoch, rss_mib, peak_rss_mib},
 //                      and {"event": "diverged", ...} if the loss became NaN or Inf
 //   model.safetensors  the model's state_dict, with the ModelSpec below as metadata
 //   last.ckpt          safetensors too: "model.<name>" and "optimizer.<key>" tensors, the
 //                      ModelSpec, and where the run stands (step, epoch, batch in the epoch)
 // Both .safetensors files are written atomically, so an interrupted run never leaves half a
-// file. Nothing else is needed to resume exactly: every random draw of a step is a function of
-// (seed, step) (the loader's order and augmentation, and the default generator that dropout
-// draws from, reseeded before each step), and the LR schedule is a function of the step.
+// file: a kill (even SIGKILL) loses at most the steps since the last checkpoint, and a resumed
+// run drops the torn last metrics line and the temporary copies it left. Nothing else is
+// needed to resume exactly: every random draw of a step is a function of (seed, step) (the
+// loader's order and augmentation, and the default generator that dropout draws from, reseeded
+// before each step), and the LR schedule is a function of the step.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -24,6 +24,7 @@
 
 #include "apps/datasets.h"
 #include "apps/progress.h"
+#include "apps/resources.h"
 #include "apps/run_dir.h"
 #include "apps/train_options.h"
 #include "core/distributed.h"
@@ -254,6 +255,12 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
   }
   const data::Transforms test_transforms = eval_transforms(d);
 
+  // Before any work: the run directory takes files and has room for this run's (rank 0 writes
+  // them; agreed, so every rank stops alike).
+  dist::agree([&] {
+    if (dist::is_main()) check_run_dir(o, *model, total, epochs);
+  });
+
   // ---- 3. The run directory: a fresh run starts with a checkpoint at step 0 ----
   RunDir run(o.out, /*write=*/dist::is_main());
   json config = json::parse(settings_json(o));
@@ -427,6 +434,11 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
     out << line;
     out.flush();
     checkpoint(epoch, loader.position());
+    // Rank 0's memory after the epoch's steps, evaluation and checkpoint. (A kill right before
+    // this line loses it: the resumed run starts after this epoch.)
+    const MemoryUse mem = memory_use();
+    run.append_metrics(json{{"step", state.step}, {"epoch", epoch + 1}, {"rss_mib", mem.rss_mib},
+                            {"peak_rss_mib", mem.peak_rss_mib}}.dump());
   }
 
   result.steps = state.step;

@@ -1,6 +1,6 @@
 // Atomic file writes, for checkpoints, logs and fetched data: a temporary file next to the
-// target, fsync, then rename over it. A reader never sees half a file, and an interrupted
-// write leaves the previous file (or none) behind.
+// target (PATH.tmp.PID), fsync, then rename over it and fsync the directory. A reader never
+// sees half a file, and an interrupted write leaves the previous file (or none) behind.
 #pragma once
 #include <cstddef>
 #include <string>

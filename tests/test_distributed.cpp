@@ -16,6 +16,7 @@
 #include "core/norma.h"
 #include "data_helpers.h"
 #include "gradcheck.h"
+#include "process_helpers.h"
 #include "layers/checkpoint.h"
 #include "layers/norm/sync_batch_norm.h"
 #include "optim/data_parallel.h"
@@ -24,51 +25,6 @@ using namespace norma;
 using namespace norma_test;
 
 namespace {
-struct Result {
-  int status = -1;  // the exit status; 124 when `timeout` stopped it
-  std::string output;
-};
-
-// Runs `command` (stdout and stderr together), stopped after `seconds` whatever happens.
-Result run(const std::string& command, int seconds = 60) {
-  const std::string full = "timeout -k 5 " + std::to_string(seconds) + " " + command + " 2>&1";
-  Result r;
-  FILE* p = ::popen(full.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.output.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-bool mpirun_available() {
-  return dist::built_with_mpi() && std::system("command -v mpirun >/dev/null 2>&1") == 0;
-}
-
-// mpirun for tests: more ranks than cores allowed, no pinning (tests run side by side), a rank
-// waiting in a collective yields its core (else on a busy machine it spins while the rank it
-// waits for cannot run), one thread a rank, and as root the flag Open MPI requires for it.
-// ASan's leak check is off in the ranks: Open MPI keeps memory until exit on purpose.
-std::string mpirun(int np) {
-  return std::string("env OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 mpirun --oversubscribe --bind-to none"
-                     " --mca mpi_yield_when_idle 1") +
-         (::geteuid() == 0 ? " --allow-run-as-root" : "") + " -x OMP_NUM_THREADS -x ASAN_OPTIONS -np " +
-         std::to_string(np) + " ";
-}
-
-#define SKIP_WITHOUT_MPIRUN()                                                                            \
-  if (!mpirun_available()) {                                                                             \
-    MESSAGE("skipped: " << (dist::built_with_mpi() ? "mpirun not found" : "norma built without MPI")); \
-    return;                                                                                              \
-  }
-
-size_t count(const std::string& text, const std::string& part) {
-  size_t n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
-}
-
 // A folder data set of 32x32 RGB PNGs, train/ and test/, 4 classes: class c is a bright square
 // at corner c over seeded noise.
 void write_folder(const std::string& root, int train_n, int test_n) {
