@@ -336,11 +336,29 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
     run.save_checkpoint(*model, *opt, ms, s);
     run.save_model(*model, ms, s.step);
   };
+  // Stops every rank (they all saw the same value) with the step, the value and what to do; the
+  // last checkpoint, written before the bad step, stays as it is.
+  auto diverged = [&](int64_t bad, int64_t epoch, const char* what, double v, const std::string& why) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", v);
+    run.append_metrics(json{{"event", "diverged"}, {"step", bad}, {"epoch", epoch + 1}, {"lr", opt->lr(0)},
+                            {what, value}, {"seconds", seconds()}}
+                           .dump());
+    std::ostringstream msg;
+    msg << "training diverged at step " << bad << " (epoch " << epoch + 1 << "): the " << (what[0] == 'l' ? "" : "test ")
+        << "loss is " << value << why << ". Try a lower learning rate (--lr " << o.lr << " now, e.g. --lr "
+        << o.lr / 10 << "). The last good checkpoint, " << run.file("last.ckpt") << ", is kept.";
+    dist::fail_everywhere(msg.str());
+  };
   auto log_eval = [&](const EvalResult& r, int64_t epoch) {
     json line = {{"step", state.step}, {"epoch", epoch + 1}, {"test_loss", r.loss}, {"test_accuracy", r.accuracy},
                  {"seconds", seconds()}};
     run.append_metrics(line.dump());
     result.test = r;
+    // A finite training loss can hide a model that only eval mode shows broken (an infinite
+    // running variance, say): a non-finite test loss stops the run before it is saved.
+    if (!std::isfinite(r.loss))
+      diverged(state.step, epoch, "test_loss", r.loss, " (the training loss was finite: a weight or a running statistic is not)");
   };
 
   int64_t epoch = state.epoch, first = state.position, steps_this_call = 0;
@@ -371,18 +389,9 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
       const int64_t n = int64_t(reduced[2]);
       if (!(loss_value <= o.max_loss)) {  // NaN fails every comparison
         bar.finish();
-        const int64_t bad = state.step + 1;
-        char value[32];
-        std::snprintf(value, sizeof value, "%g", loss_value);
-        run.append_metrics(json{{"event", "diverged"}, {"step", bad}, {"epoch", epoch + 1}, {"lr", opt->lr(0)},
-                                {"loss", value}, {"seconds", seconds()}}
-                               .dump());
-        std::ostringstream msg;
-        msg << "training diverged at step " << bad << " (epoch " << epoch + 1 << "): the loss is " << value;
-        if (std::isfinite(loss_value)) msg << " (above --max-loss " << o.max_loss << ")";
-        msg << ". Try a lower learning rate (--lr " << o.lr << " now, e.g. --lr " << o.lr / 10
-            << "). The last good checkpoint, " << run.file("last.ckpt") << ", is kept.";
-        dist::fail_everywhere(msg.str());  // every rank saw the same loss
+        char limit[64];
+        std::snprintf(limit, sizeof limit, " (above --max-loss %g)", o.max_loss);
+        diverged(state.step + 1, epoch, "loss", loss_value, std::isfinite(loss_value) ? limit : "");
       }
       loss.backward();
       optim::average_gradients(params);

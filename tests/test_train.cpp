@@ -140,6 +140,20 @@ TEST_CASE("train: a diverging run stops naming the step, records it and keeps a 
   CHECK(m.module->num_parameters() > 0);
 }
 
+// With the loss limit out of the way (--max-loss 1e38) the same run must still never finish
+// "done" with a non-finite model: the NaN shows up in the training loss or the test loss.
+TEST_CASE("train: a run whose weights or statistics become non-finite never ends as done") {
+  TempDir tmp("train_nan");
+  write_tiny_mnist(tmp / "data", 48, 20);
+  std::ostringstream log;
+  TrainOptions o = tiny_options(tmp / "data", tmp / "run");
+  o.lr = 1e4, o.steps = 30, o.max_loss = 1e38;
+  CHECK_ERROR(apps::train(o, log), "training diverged at step");
+  auto metrics = read_metrics(tmp / "run/metrics.jsonl");
+  REQUIRE(!metrics.empty());
+  CHECK(metrics.back()["event"] == "diverged");
+}
+
 TEST_CASE("train: impossible options are rejected before any work, naming the flag") {
   TempDir tmp("train_flags");
   std::ostringstream log;
