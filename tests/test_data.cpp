@@ -99,7 +99,7 @@ std::string cifar_records(std::vector<int> labels) {
   return s;
 }
 
-TEST_CASE("cifar10: records parse into [3, 32, 32] images and labels; bad files are rejected naming the file") {
+TEST_CASE("cifar10: records parse into [3, 32, 32] images and labels, bad files are rejected naming the file") {
   TempDir dir("cifar");
   write_bytes(dir / "a.bin", cifar_records({3, 9}));
   write_bytes(dir / "b.bin", cifar_records({0}));
@@ -204,7 +204,7 @@ TEST_CASE("transforms: flip is exact, shift moves content and fills zeros, norma
   CHECK_ERROR(Normalize({0.f, 0.f, 0.f}, {1.f, 1.f, 1.f}).apply(img.data(), 2, 2, 3, gen), "3 means for an image of 2 channels");
 }
 
-TEST_CASE("transforms: random crop is a shift within the padding; flips happen about half the time") {
+TEST_CASE("transforms: random crop is a shift within the padding, flips happen about half the time") {
   std::vector<float> orig(2 * 5 * 5);
   for (size_t i = 0; i < orig.size(); ++i) orig[i] = float(i + 1);
   RandomCrop crop(2);
@@ -238,7 +238,7 @@ TEST_CASE("transforms: random crop is a shift within the padding; flips happen a
   CHECK_ERROR(standard_transforms("imagenet", false), "unknown data set 'imagenet'");
 }
 
-TEST_CASE("make_batch: pixels / 255, then the transforms; same seed, same augmentation") {
+TEST_CASE("make_batch: pixels / 255, then the transforms, same seed, same augmentation") {
   std::vector<uint8_t> px(4 * 3 * 4 * 4);
   for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 37) % 256);
   auto ds = std::make_shared<ImageDataset>(ImageShape{3, 4, 4}, px, std::vector<int64_t>{2, 0, 1, 2},

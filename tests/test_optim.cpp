@@ -203,7 +203,7 @@ TEST_CASE("optim: load_state_dict rejects a checkpoint of other groups, sizes, s
   ok.load_state_dict(sd);  // the matching one loads
 }
 
-TEST_CASE("optim: parameters without a gradient are skipped; zero_grad drops gradients") {
+TEST_CASE("optim: parameters without a gradient are skipped, zero_grad drops gradients") {
   Tensor W = ones({2, 2}).requires_grad_(), c = ones({2}).requires_grad_();
   optim::SGD sgd(std::vector<Tensor>{W, c}, 0.5, 0.9, 0, 0.1);
   W.set_grad(ones({2, 2}));

@@ -245,7 +245,7 @@ TEST_CASE("gradcheck: max and min over all and along a dim") {
   GRADCHECK([](const std::vector<Tensor>& in) { return max(in[0].t(), 1).values; }, {x});
 }
 
-TEST_CASE("reduce: argmax and argmin take the first extreme; shapes follow keepdim") {
+TEST_CASE("reduce: argmax and argmin take the first extreme, shapes follow keepdim") {
   Tensor x = from_vector({1, 7, 7, 0, -2, 4, -2, 4}, {2, 4});
   CHECK(argmax(x, 1).to_vector() == std::vector<float>{1, 1});
   CHECK(argmin(x, 1).to_vector() == std::vector<float>{3, 0});

@@ -140,7 +140,7 @@ TEST_CASE("gradcheck: squeeze and unsqueeze") {
   GRADCHECK([](const Inputs& in) { return in[0].squeeze().t().unsqueeze(1); }, {x});
 }
 
-TEST_CASE("shape: expand is a stride-0 view; its gradient sums") {
+TEST_CASE("shape: expand is a stride-0 view, its gradient sums") {
   Tensor x = from_vector({1, 2, 3}, {3, 1});
   Tensor e = x.expand({2, 3, 4});
   CHECK(e.shape() == Shape{2, 3, 4});
@@ -187,7 +187,7 @@ TEST_CASE("gradcheck: slice") {
 
 // ---- index_select --------------------------------------------------------------------------
 
-TEST_CASE("shape: index_select with repeats; the gradient accumulates") {
+TEST_CASE("shape: index_select with repeats, the gradient accumulates") {
   Tensor x = arange(12.f).reshape({3, 4}).requires_grad_();
   Tensor r = index_select(x, 0, {2, 0, 2});
   CHECK(r.shape() == Shape{3, 4});

@@ -135,7 +135,7 @@ TEST_CASE("tensor: random factories have the right moments") {
   CHECK_THROWS_WITH_AS(uniform(s, 1.f, 0.f), doctest::Contains("uniform: low 1 > high 0"), norma::Error);
 }
 
-TEST_CASE("tensor: views share storage; contiguous copies only when needed") {
+TEST_CASE("tensor: views share storage, contiguous copies only when needed") {
   Tensor x = arange(6.f);
   Tensor r = x.reshape({2, 3});
   CHECK(r.data() == x.data());  // a view of a contiguous tensor
