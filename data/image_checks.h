@@ -1,6 +1,6 @@
 // Checks on an image file's bytes before stb_image decodes them. Debian's stb_image (libstb,
 // git 20220908, stb_image 2.27) mishandles two malformed inputs that fuzzing found
-// (tests/fuzz/regressions/image/, docs/reliability-fuzz.md):
+// (tests/fuzz/regressions/image/, docs/reliability/fuzzing.md):
 //   - a JPEG Huffman table (DHT) declaring more than 256 codes: stb copies them into 256-byte
 //     tables, writing out of bounds (fixed upstream in 2.28);
 //   - a PNG chunk whose length runs past the end of the file: stb grows its IDAT buffer to the

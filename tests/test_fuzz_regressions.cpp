@@ -1,5 +1,5 @@
 // Every input that fuzzing found crashing a reader (tests/fuzz/regressions/<target>/, see
-// docs/reliability-fuzz.md) is fed to the real reader, the way its fuzz target feeds it
+// docs/reliability/fuzzing.md) is fed to the real reader, the way its fuzz target feeds it
 // (tests/fuzz/feed.h), and must be rejected with a norma::Error that names the file and the
 // fault; the named files also with their expected message.
 #include <doctest/doctest.h>

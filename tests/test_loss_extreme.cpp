@@ -1,6 +1,6 @@
 // cross_entropy, log_softmax and softmax at extreme logits (+-1e4, +-3e38, one huge among tiny
 // ones, all-equal rows, -inf), against a float64 reference computed here from the same float
-// logits. Tolerances (measured worst errors in docs/reliability-anomaly.md):
+// logits. Tolerances (measured worst errors in docs/reliability/anomaly.md):
 //   loss:      |norma - ref| <= 1e-6 + 1e-6 |ref|, and inf exactly where ref is above FLT_MAX
 //   gradients: |norma - ref| <= 1e-6 (softmax - target, so |ref| <= 1)
 // NORMA_PRINT_ERRORS=1 prints each test's worst errors (the figures in the docs).

@@ -5,7 +5,7 @@
 //   constant: every x = 1234.567 (variance 0: rstd = 1/sqrt(eps))
 // Checked: outputs within 1e-3 (relative above 1), every gradient finite, and the input
 // gradient of sum(y * g) within 1e-3 of the largest reference value. Each case prints its
-// worst errors (docs/reliability-numerics.md lists them).
+// worst errors (docs/reliability/numerics.md lists them).
 #include <doctest/doctest.h>
 
 #include <cmath>
