@@ -13,6 +13,7 @@
 
 #include "apps/run_dir.h"
 #include "core/norma.h"
+#include "checkpoint_helpers.h"
 #include "data_helpers.h"
 #include "layers/checkpoint.h"
 #include "process_helpers.h"
@@ -73,16 +74,6 @@ bool wait_for(pid_t pid, Ready ready) {
   wait_exit(pid);
   FAIL("the child did not get there in 60 s");
   return false;
-}
-
-void check_same_tensors(const std::string& a, const std::string& b) {
-  nn::StateDict sa = nn::load_safetensors(a), sb = nn::load_safetensors(b);
-  REQUIRE(sa.size() == sb.size());
-  for (size_t i = 0; i < sa.size(); ++i) {
-    CAPTURE(sa[i].first);
-    REQUIRE(sa[i].first == sb[i].first);
-    CHECK(sa[i].second.to_vector() == sb[i].second.to_vector());  // bit for bit
-  }
 }
 
 // (step, value) of the training losses and the evaluations, in order: what a run computed.

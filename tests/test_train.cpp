@@ -13,6 +13,7 @@
 #include "apps/run_dir.h"
 #include "apps/training.h"
 #include "core/norma.h"
+#include "checkpoint_helpers.h"
 #include "data_helpers.h"
 #include "layers/checkpoint.h"
 
@@ -46,15 +47,6 @@ nlohmann::json last_eval(const std::vector<nlohmann::json>& metrics) {
   return {};
 }
 
-void check_same_tensors(const std::string& a, const std::string& b) {
-  nn::StateDict sa = nn::load_safetensors(a), sb = nn::load_safetensors(b);
-  REQUIRE(sa.size() == sb.size());
-  for (size_t i = 0; i < sa.size(); ++i) {
-    CAPTURE(sa[i].first);
-    REQUIRE(sa[i].first == sb[i].first);
-    CHECK(sa[i].second.to_vector() == sb[i].second.to_vector());  // bit for bit
-  }
-}
 }  // namespace
 
 TEST_CASE("train: a run cut in three and resumed ends with the same weights as one straight run") {
