@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "core/error.h"
 #include "data/image_checks.h"
@@ -72,15 +73,17 @@ std::vector<uint8_t> load_image(const std::string& path, int64_t height, int64_t
               " bytes, more than stb_image reads");
   check_image_bytes(path, bytes.data(), bytes.size());  // what stb itself mishandles
   int w = 0, h = 0, n = 0;
-  // Converted to `channels` by stb.
-  uint8_t* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &n, int(channels));
+  // Converted to `channels` by stb. Owned here, so that no error below leaks it.
+  const std::unique_ptr<uint8_t, void (*)(void*)> pixels(
+      stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &n, int(channels)), stbi_image_free);
   NORMA_CHECK(pixels, "load_image: cannot decode ", path, ": ", stbi_failure_reason());
+  // stb decodes a BMP that declares 0 rows to an empty image (found by fuzzing).
+  NORMA_CHECK(w > 0 && h > 0, "load_image: cannot decode ", path, ": the image is empty (", w, "x", h, ")");
   std::vector<uint8_t> hwc;
   if (h == height && w == width)
-    hwc.assign(pixels, pixels + size_t(h) * size_t(w) * size_t(channels));
+    hwc.assign(pixels.get(), pixels.get() + size_t(h) * size_t(w) * size_t(channels));
   else
-    hwc = resize_bilinear(pixels, h, w, channels, height, width);
-  stbi_image_free(pixels);
+    hwc = resize_bilinear(pixels.get(), h, w, channels, height, width);
   // Interleaved [H, W, C] to planar [C, H, W].
   std::vector<uint8_t> chw(hwc.size());
   for (int64_t k = 0; k < channels; ++k)

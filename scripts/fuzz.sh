@@ -10,6 +10,9 @@
 # over 2 GiB of memory, or over 1 GiB in one allocation: no input of a few KB needs that)
 # stops that target, leaves the input in build-fuzz/crashes/<target>/ and makes the script
 # exit 1 once every target has run.
+# NORMA_FUZZ_SEED=N fixes libFuzzer's random seed (default 0: a new seed each run). With a
+# fixed seed and a fresh build-fuzz/corpus, a run repeats the same inputs in the same order,
+# so scripts/test.sh's 30-second runs test the same thing on every machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +41,7 @@ for t in "${targets[@]}"; do
   for seeds in "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t"; do
     [ -d "$seeds" ] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null
   done
-  "build-fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1 \
+  "build-fuzz/fuzz_$t" -seed="${NORMA_FUZZ_SEED:-0}" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$crashes" "$corpus" >"$log" 2>&1
   rc=$?
   # The last status line: "#<execs> ... cov: <edges> ft: <features> corp: <inputs>/<size> ..."
