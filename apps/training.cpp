@@ -27,6 +27,7 @@
 #include "apps/resources.h"
 #include "apps/run_dir.h"
 #include "apps/train_options.h"
+#include "core/anomaly.h"
 #include "core/distributed.h"
 #include "core/norma.h"
 #include "data/io.h"
@@ -361,6 +362,9 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
       diverged(state.step, epoch, "test_loss", r.loss, " (the training loss was finite: a weight or a running statistic is not)");
   };
 
+  struct ClearAnomalyContext {  // the context set below ends with the run, thrown or not
+    ~ClearAnomalyContext() { anomaly::set_context(""); }
+  } clear_anomaly_context;
   int64_t epoch = state.epoch, first = state.position, steps_this_call = 0;
   if (first >= per_epoch) ++epoch, first = 0;  // the checkpoint closed its epoch
   for (; state.step < total; ++epoch, first = 0) {
@@ -371,6 +375,8 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
     int64_t epoch_right = 0, epoch_seen = 0, window_right = 0, window_seen = 0, window_steps = 0;
     bool stop = false;
     for (data::Batch b; state.step < total && loader.next(b);) {
+      if (anomaly::enabled())  // --detect-anomaly: its message says when, too
+        anomaly::set_context("training step " + std::to_string(state.step + 1) + " of epoch " + std::to_string(epoch + 1));
       schedule->apply(*opt, state.step);
       uint64_t step_seed = data::derive_seed(o.seed, kStepKey + uint64_t(state.step));  // dropout's masks
       if (K > 1) step_seed = data::derive_seed(step_seed, uint64_t(dist::rank()));          // one per rank
@@ -413,6 +419,7 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
       const bool epoch_end = loader.position() == per_epoch || state.step == total;
       if (o.eval_every > 0 && state.step % o.eval_every == 0 && !epoch_end) {
         check_replicas(*model, o.norm, state.step);
+        if (anomaly::enabled()) anomaly::set_context("evaluating after step " + std::to_string(state.step));
         EvalResult r = evaluate(*model, d.test, test_transforms, o.batch_size);
         log_eval(r, epoch);
         char line[128];
@@ -433,6 +440,7 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
     }
     // The epoch's (or the run's) end: evaluate, then checkpoint.
     check_replicas(*model, o.norm, state.step);
+    if (anomaly::enabled()) anomaly::set_context("evaluating after step " + std::to_string(state.step));
     EvalResult r = evaluate(*model, d.test, test_transforms, o.batch_size);
     log_eval(r, epoch);
     char line[256];
@@ -450,6 +458,7 @@ TrainResult train(TrainOptions o, std::ostream& main_out, bool tty) {
                             {"peak_rss_mib", mem.peak_rss_mib}}.dump());
   }
 
+  if (anomaly::enabled()) anomaly::set_context("evaluating after step " + std::to_string(state.step));
   result.steps = state.step;
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (!result.interrupted) {

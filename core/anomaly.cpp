@@ -12,6 +12,7 @@
 namespace norma {
 namespace anomaly {
 bool g_enabled = false;
+std::string g_context;  // set_context
 
 namespace {
 thread_local int g_backward_depth = 0;
@@ -57,7 +58,11 @@ std::string describe(const Tensor& t) {
      << " of " << v.size() << " non-finite)";
   return os.str();
 }
+// " (training step 5 of epoch 1)", or "" without a context.
+std::string context() { return g_context.empty() ? "" : " (" + g_context + ")"; }
 }  // namespace
+
+void set_context(std::string what) { g_context = std::move(what); }
 
 BackwardScope::BackwardScope() { ++g_backward_depth; }
 BackwardScope::~BackwardScope() { --g_backward_depth; }
@@ -76,7 +81,7 @@ void check_forward(const char* name, const Tensor& out, const std::vector<Tensor
                                            " already non-finite (from outside the checked ops: data, a leaf, or a "
                                            "parameter an optimizer step made non-finite)";
   throw Error(detail::concat("detect_anomaly: the forward of '", name, "' produced ", describe(out),
-                             " in its output of shape ", out.shape(), why));
+                             " in its output of shape ", out.shape(), why, context()));
 }
 
 void check_grad_received(const char* name, const Tensor& grad) {
@@ -84,14 +89,14 @@ void check_grad_received(const char* name, const Tensor& grad) {
   throw Error(detail::concat("detect_anomaly: the gradient flowing into the backward of '", name, "' holds ",
                              describe(grad), ", shape ", grad.shape(),
                              " (the gradients sent by its consumers overflowed when summed, or backward() was given "
-                             "a non-finite gradient)"));
+                             "a non-finite gradient)", context()));
 }
 
 void check_grad_returned(const char* name, const Tensor& grad, size_t input) {
   if (all_finite(grad)) return;
   throw Error(detail::concat("detect_anomaly: the backward of '", name, "' returned ", describe(grad),
                              " in the gradient for its input ", input, " of shape ", grad.shape(),
-                             "; the gradient it received was finite"));
+                             "; the gradient it received was finite", context()));
 }
 }  // namespace anomaly
 

@@ -12,6 +12,7 @@
 //     overflow) and each gradient its closure returns.
 // Unlike PyTorch, -inf in a forward output is an anomaly too (a masked logit would trip it).
 #pragma once
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -29,6 +30,11 @@ void check_forward(const char* name, const Tensor& out, const std::vector<Tensor
 // the gradient its closure returned for input `input`.
 void check_grad_received(const char* name, const Tensor& grad);
 void check_grad_returned(const char* name, const Tensor& grad, size_t input);
+
+// What the program is doing, appended to the message in parentheses (norma train sets
+// "training step 5 of epoch 1" before each step and "evaluating after step 5" before each
+// evaluation, while detection is on); "" for nothing.
+void set_context(std::string what);
 
 // run_backward() holds one: record() skips its forward check while any is alive.
 struct BackwardScope {

@@ -160,5 +160,6 @@ TEST_CASE("anomaly: norma train --detect-anomaly names the first op of a divergi
   CHECK(plain.find("detect_anomaly") == std::string::npos);
   CHECK(checked.find("detect_anomaly: the backward of 'matmul' returned -inf at element [") == 0);
   CHECK(checked.find("in the gradient for its input 1 of shape [3136, 128]") != std::string::npos);
+  CHECK(checked.find("(training step 5 of epoch 1)") != std::string::npos);  // when, too
   CHECK_FALSE(detect_anomaly_enabled());  // the flag lasts the command only
 }
