@@ -85,6 +85,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
         float* dxr = dxp + r * D;
         // mean_j(dxhat), mean_j(dxhat * xhat)
         double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+#pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)  // vector lanes, as row_mean_var's sums
         for (int64_t j = 0; j < D; ++j) {
           const float dxhat = dyr[j] * (w ? w[j] : 1.f);
           sum_dxhat += dxhat;

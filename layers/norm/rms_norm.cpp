@@ -43,7 +43,10 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
     const float* xr = xp + r * D;
     float* yr = yp + r * D;
     // ms = 1/D sum_j x_j^2  (in double)
+    // (omp simd: lets the compiler reorder the sum into vector lanes, which it may not do for
+    // floating point on its own; the order stays fixed for a given build.)
     double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
     for (int64_t j = 0; j < D; ++j) ss += double(xr[j]) * double(xr[j]);
     // rrms = 1 / sqrt(ms + eps)
     const float s = float(1.0 / std::sqrt(ss / double(D) + double(eps)));
@@ -74,6 +77,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
         float* dxr = dxp + r * D;
         // mean_j(dxhat xhat)
         double sum_dxhat_xhat = 0.0;
+#pragma omp simd reduction(+ : sum_dxhat_xhat)
         for (int64_t j = 0; j < D; ++j) sum_dxhat_xhat += dyr[j] * (w ? w[j] : 1.f) * xr[j] * s;
         const float mean_dxhat_xhat = float(sum_dxhat_xhat / double(D));
         // dx = rrms * (dxhat - xhat * mean(dxhat xhat))
