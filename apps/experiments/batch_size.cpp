@@ -67,8 +67,8 @@ Report run_batch_size(const Context& ctx) {
   Report r;
   r.title = "BatchNorm's dependence on the batch size vs GroupNorm and LayerNorm (Wu & He 2018, Fig. 1)";
   std::ostringstream setup;
-  setup << "- Model: `lenet` (2 x conv 3x3 32/64 + norm + relu + maxpool 2, fc 3136-128, relu, dropout 0.5, fc 128-10) "
-           "with `--norm` bn (BatchNorm2d), gn (GroupNorm with 16 groups: 2 and 4 channels per group), ln "
+  setup << "- Model: `lenet` (2 x conv 3x3 32/64 + norm + relu + maxpool 2, fc 3136-128 + norm + relu, fc 128-10; "
+           "no dropout) with `--norm` bn (BatchNorm2d, BatchNorm1d after fc 3136-128), gn (GroupNorm with 16 groups: 2 and 4 channels per group), ln "
            "(GroupNorm(1, C): LayerNorm over C, H, W with a per-channel affine, Wu & He's LN) or none.\n"
         << "- Training: `norma train`'s loop on MNIST (normalized by its mean and std), SGD momentum 0.9, constant LR, "
         << (ctx.quick ? std::to_string(kQuickImages) + " images (steps = " + std::to_string(kQuickImages) +

@@ -84,8 +84,8 @@ Report run_lr_sweep(const Context& ctx) {
   Report r;
   r.title = "BatchNorm allows much higher learning rates (Ioffe & Szegedy 2015, Sec. 3.3)";
   std::ostringstream setup;
-  setup << "- Models: `mlp` (784-100-100-100-10, sigmoid) and `lenet` (2 x conv 3x3 + norm + relu + maxpool, fc 128, "
-           "dropout 0.5), each with BatchNorm (`--norm bn`) and without (`--norm none`, the layers before a norm then "
+  setup << "- Models: `mlp` (784-100-100-100-10, sigmoid) and `lenet` (2 x conv 3x3 + norm + relu + maxpool, fc 128 + "
+           "norm + relu, no dropout), each with BatchNorm (`--norm bn`) and without (`--norm none`, the layers before a norm then "
            "have a bias), PyTorch's default initialisation.\n"
         << "- Training: `norma train`'s loop on MNIST (normalized by its mean and std), batch 128, constant LR, SGD "
            "with momentum 0.9 for lenet and plain SGD for mlp, no weight decay, "
