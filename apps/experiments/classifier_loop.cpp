@@ -22,12 +22,16 @@ constexpr uint64_t kStepKey = 0x73746570ULL << 32;
 uint64_t init_seed(uint64_t seed) { return data::derive_seed(seed, kInitKey); }
 
 std::string strf(const char* fmt, ...) {
-  char buf[512];
-  va_list args;
+  // Two passes: the first measures, the second writes (a fixed buffer cut long setup texts short).
+  va_list args, again;
   va_start(args, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, args);
   va_end(args);
-  return buf;
+  std::string out(n > 0 ? size_t(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+  va_end(again);
+  return out;
 }
 
 MnistData load_mnist(const Context& ctx) {
