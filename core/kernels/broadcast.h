@@ -29,6 +29,22 @@ Tensor map_broadcast(const Shape& out_shape, const std::array<const Tensor*, K>&
     flat = flat && ins[k]->shape() == out_shape && ins[k]->is_contiguous();
   }
   if (flat) {
+    // One and two inputs (nearly every op) read through local restrict pointers: with the
+    // pointer array the compiler reloaded p[k] every iteration, and for a select such as
+    // relu's backward gave up on plain vector loads (5x slower than a multiply).
+    float* __restrict dst = o;
+    if constexpr (K == 1) {
+      const float* __restrict a = p[0];
+#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
+      for (int64_t i = 0; i < n; ++i) dst[i] = f(a[i]);
+      return out;
+    } else if constexpr (K == 2) {
+      const float* __restrict a = p[0];
+      const float* __restrict b = p[1];
+#pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
+      for (int64_t i = 0; i < n; ++i) dst[i] = f(a[i], b[i]);
+      return out;
+    }
 #pragma omp parallel for simd if (n > kParallelGrain) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       std::array<float, K> v;
