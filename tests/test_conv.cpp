@@ -102,6 +102,29 @@ TEST_CASE("conv2d: batch-parallel result matches image by image") {
   }
 }
 
+TEST_CASE("conv2d: the direct 3x3 kernel equals im2col + sgemm, forward and backward") {
+  // conv2d(x, w, b, 1, 1) takes core/kernels/conv3x3 (where AVX2 is built in); the same conv
+  // written as pad(x, 1) then conv2d with padding 0 takes im2col + sgemm. Output-channel counts
+  // that fill no whole block of 6 (forward) or 4 (dw), widths from 3 to 32, one channel.
+  struct Case { int64_t N, C, H, W, Cout; };
+  for (Case c : {Case{3, 5, 7, 13, 7}, Case{2, 16, 8, 8, 16}, Case{2, 3, 32, 32, 16}, Case{1, 1, 5, 3, 13},
+                 Case{4, 17, 6, 9, 2}}) {
+    INFO("N " << c.N << " C " << c.C << " H " << c.H << " W " << c.W << " Cout " << c.Cout);
+    Generator gen(uint64_t(c.C * 100 + c.W));
+    Tensor x = randn({c.N, c.C, c.H, c.W}, &gen), w = randn({c.Cout, c.C, 3, 3}, &gen), b = randn({c.Cout}, &gen);
+    Tensor g = randn({c.N, c.Cout, c.H, c.W}, &gen);
+    Tensor xa = x.clone().requires_grad_(), wa = w.clone().requires_grad_(), ba = b.clone().requires_grad_();
+    Tensor xb = x.clone().requires_grad_(), wb = w.clone().requires_grad_(), bb = b.clone().requires_grad_();
+    Tensor direct = conv2d(xa, wa, ba, 1, 1);
+    Tensor reference = conv2d(pad(xb, {1, 1, 1, 1}), wb, bb, 1, 0);
+    check_close(direct, reference, "output");
+    direct.backward(g), reference.backward(g);
+    check_close(xa.grad(), xb.grad(), "input gradient");
+    check_close(wa.grad(), wb.grad(), "weight gradient");
+    check_close(ba.grad(), bb.grad(), "bias gradient");
+  }
+}
+
 TEST_CASE("conv2d: bit-identical backward across runs") {
   Generator gen(8);
   Tensor x = randn({6, 8, 16, 16}, &gen).requires_grad_(), w = randn({16, 8, 3, 3}, &gen).requires_grad_(),

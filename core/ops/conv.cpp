@@ -6,7 +6,10 @@
 //   backward: dW_g += dout[n, g] @ col^T                     (summed over the batch)
 //             dx[n, g] = col2im(W_g^T @ dout[n, g])
 //             dbias[co] = sum over n, oh, ow of dout[n, co]
-// A 1x1 kernel with stride 1 and no padding needs no im2col: col is x[n, g] itself.
+// A 1x1 kernel with stride 1 and no padding needs no im2col: col is x[n, g] itself. A 3x3
+// kernel with stride 1 and padding 1 (one group, AVX2) computes out and dx with the direct
+// kernel of core/kernels/conv3x3.h instead (1.4-1.9x faster on resnet20's shapes); its dW
+// still goes through im2col + sgemm, which is faster there.
 //
 // Threads: each thread takes a static slice of the batch and calls sgemm inside the parallel
 // region, where OpenBLAS (OpenMP build) runs single-threaded. With fewer images than threads
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "core/autograd.h"
+#include "core/kernels/conv3x3.h"
 #include "core/kernels/gemm.h"
 #include "core/kernels/im2col.h"
 
@@ -30,6 +34,7 @@ struct ConvShape {
   int64_t N, C, Cout, groups, Cg, Cog;
   ConvGeometry g;  // per group: C = Cg
   bool direct;     // 1x1, stride 1, no padding: col = x
+  bool k3;         // 3x3, stride 1, padding 1, one group, AVX2: core/kernels/conv3x3.h
   int64_t K() const { return g.col_rows(); }
   int64_t P() const { return g.col_cols(); }
 };
@@ -87,6 +92,13 @@ const float* columns(const ConvShape& s, const float* xg) {
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* out) {
   const int64_t K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
+  if (s.k3) {
+    const std::vector<float> packed = conv3x3_pack(w, s.Cout, s.C, false);
+    for_each_image(s, [&](int64_t n, int) {
+      conv3x3_forward(x + n * s.C * HW, packed.data(), b, s.C, s.Cout, s.g.H, s.g.W, out + n * s.Cout * P);
+    });
+    return;
+  }
   for_each_image(s, [&](int64_t n, int) {
     for (int64_t grp = 0; grp < s.groups; ++grp) {
       const float* col = columns(s, x + (n * s.C + grp * s.Cg) * HW);
@@ -107,7 +119,10 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
 void conv_backward(const ConvShape& s, const float* x, const float* w, const float* gout, float* dx, float* dw_parts,
                    double* db_parts) {
   const int64_t K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
+  const std::vector<float> packed_t = s.k3 && dx ? conv3x3_pack(w, s.Cout, s.C, true) : std::vector<float>();
   for_each_image(s, [&](int64_t n, int slot) {
+    if (s.k3 && dx)  // the input gradient by the direct kernel; dW below by im2col + sgemm
+      conv3x3_input_grad(gout + n * s.Cout * P, packed_t.data(), s.C, s.Cout, s.g.H, s.g.W, dx + n * s.C * HW);
     for (int64_t grp = 0; grp < s.groups; ++grp) {
       const float* go = gout + (n * s.Cout + grp * s.Cog) * P;
       const int64_t xoff = (n * s.C + grp * s.Cg) * HW;
@@ -116,7 +131,7 @@ void conv_backward(const ConvShape& s, const float* x, const float* w, const flo
         const float* col = columns(s, x + xoff);
         sgemm(false, true, s.Cog, K, P, 1.f, go, P, col, P, 1.f, dw_parts + slot * s.Cout * K + grp * s.Cog * K, K);
       }
-      if (dx) {
+      if (dx && !s.k3) {
         // dcol [K, P] = W_g^T @ dout[n, g], then scattered back onto the image
         const float* wg = w + grp * s.Cog * K;
         if (s.direct) {
@@ -167,6 +182,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntPair
   g.oh = conv_out_size(g.H, g.kh, g.sh, g.ph, g.dh);
   g.ow = conv_out_size(g.W, g.kw, g.sw, g.pw, g.dw);
   s.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  s.k3 = conv3x3_available() && groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph == 1 &&
+         g.pw == 1 && g.dh == 1 && g.dw == 1;
 
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
