@@ -1,6 +1,8 @@
 // Pooling: gradchecks, PyTorch fixtures (tests/fixtures/gen_conv_pool.py), error messages.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include "core/norma.h"
@@ -113,6 +115,40 @@ TEST_CASE("max_pool2d: first maximum wins a tie, padding never does") {
   // All-negative input with padding 1: the -inf padding never wins.
   Tensor y = full({1, 1, 2, 2}, -5.f);
   CHECK(max_pool2d(y, 3, 1, 1).to_vector() == std::vector<float>(4, -5.f));
+}
+
+TEST_CASE("max_pool2d: the 2x2 fast path equals the general window") {
+  // kernel 2, stride 2 takes the branch-free path (core/ops/pool.cpp); a plain loop with the
+  // general path's rule (row-major, the first maximum kept, NaN wins) is the reference.
+  Generator gen(5);
+  Tensor x = randn({2, 3, 6, 8}, &gen);
+  std::vector<float> v = x.to_vector();
+  v[0] = v[1] = 7.f;                                   // a tie: the first wins
+  v[8 * 6 + 9] = std::numeric_limits<float>::quiet_NaN();  // NaN wins its window
+  v[8 * 6 * 2] = -std::numeric_limits<float>::infinity();
+  Tensor xt = from_vector(v, {2, 3, 6, 8}).requires_grad_();
+  Tensor out = max_pool2d(xt, 2);
+  out.sum().backward();
+  std::vector<float> o = out.to_vector(), g = xt.grad().to_vector();
+  std::vector<float> want_g(v.size(), 0.f);
+  for (int64_t p = 0; p < 6; ++p)
+    for (int64_t oh = 0; oh < 3; ++oh)
+      for (int64_t ow = 0; ow < 4; ++ow) {
+        float best = -std::numeric_limits<float>::infinity();
+        int64_t arg = -1;
+        for (int64_t i = 0; i < 2; ++i)
+          for (int64_t j = 0; j < 2; ++j) {
+            const int64_t at = p * 48 + (2 * oh + i) * 8 + 2 * ow + j;
+            if (v[size_t(at)] > best || std::isnan(v[size_t(at)])) best = v[size_t(at)], arg = at;
+          }
+        const float got = o[size_t((p * 3 + oh) * 4 + ow)];
+        CHECK((std::isnan(best) ? std::isnan(got) : got == best));
+        if (arg >= 0) want_g[size_t(arg)] += 1.f;
+      }
+  CHECK(g == want_g);
+  CHECK(g[0] == 1.f);
+  CHECK(g[1] == 0.f);
+  CHECK(g[8 * 6 + 9] == 1.f);
 }
 
 TEST_CASE("max_pool2d: big input is the same on any thread count") {

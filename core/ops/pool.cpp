@@ -69,12 +69,43 @@ Tensor max_pool2d(const Tensor& x, IntPair kernel_size, IntPair stride, IntPair 
   NORMA_CHECK(s.H * s.W <= std::numeric_limits<int32_t>::max(), "max_pool2d: plane ", s.H, "x", s.W, " too large");
   Tensor xc = x.detach().contiguous();
   Tensor out = empty(s.out_shape);
-  auto argmax = std::make_shared<std::vector<int32_t>>(size_t(out.numel()));
+  // The argmax indices live in a buffer of the caching allocator (float-sized slots read only
+  // as int32): a fresh std::vector each step was page-faulted in and zeroed every time.
+  Tensor argmax_buf = empty(s.out_shape);
+  int32_t* ap = reinterpret_cast<int32_t*>(argmax_buf.data());
   const float* xp = xc.data();
   float* op = out.data();
-  int32_t* ap = argmax->data();
+  const bool pool2x2 = s.kh == 2 && s.kw == 2 && s.sh == 2 && s.sw == 2 && s.ph == 0 && s.pw == 0 && s.dh == 1 &&
+                       s.dw == 1;
   for_each_plane(s.planes, xc.numel(), [&](int64_t p) {
     const float* xin = xp + p * s.H * s.W;
+    if (pool2x2) {
+      // The common 2x2 / stride 2 window without bounds checks or branches: the same order of
+      // comparisons as below (row by row, the first maximum kept, NaN wins).
+      for (int64_t oh = 0; oh < s.oh; ++oh) {
+        const int32_t i0 = int32_t(2 * oh * s.W);
+        const float *r0 = xin + i0, *r1 = r0 + s.W;
+        float* orow = op + (p * s.oh + oh) * s.ow;
+        int32_t* arow = ap + (p * s.oh + oh) * s.ow;
+#pragma omp simd  // the selects become vector blends: no branch to mispredict on random data
+        for (int64_t ow = 0; ow < s.ow; ++ow) {
+          const int32_t j = int32_t(2 * ow);
+          float best = -std::numeric_limits<float>::infinity();
+          int32_t arg = -1;
+          const float v0 = r0[j], v1 = r0[j + 1], v2 = r1[j], v3 = r1[j + 1];
+          const bool t0 = v0 > best || v0 != v0;
+          best = t0 ? v0 : best, arg = t0 ? i0 + j : arg;
+          const bool t1 = v1 > best || v1 != v1;
+          best = t1 ? v1 : best, arg = t1 ? i0 + j + 1 : arg;
+          const bool t2 = v2 > best || v2 != v2;
+          best = t2 ? v2 : best, arg = t2 ? i0 + int32_t(s.W) + j : arg;
+          const bool t3 = v3 > best || v3 != v3;
+          best = t3 ? v3 : best, arg = t3 ? i0 + int32_t(s.W) + j + 1 : arg;
+          orow[ow] = best, arow[ow] = arg;
+        }
+      }
+      return;
+    }
     for (int64_t oh = 0; oh < s.oh; ++oh)
       for (int64_t ow = 0; ow < s.ow; ++ow) {
         float best = -std::numeric_limits<float>::infinity();
@@ -94,11 +125,11 @@ Tensor max_pool2d(const Tensor& x, IntPair kernel_size, IntPair stride, IntPair 
         ap[o] = arg;
       }
   });
-  return record("max_pool2d", out, {x}, [s, argmax](const Tensor& gout_in) -> std::vector<Tensor> {
+  return record("max_pool2d", out, {x}, [s, argmax_buf](const Tensor& gout_in) -> std::vector<Tensor> {
     Tensor gout = gout_in.contiguous();
     Tensor dx = zeros({s.out_shape[0], s.out_shape[1], s.H, s.W});
     const float* g = gout.data();
-    const int32_t* a = argmax->data();
+    const int32_t* a = reinterpret_cast<const int32_t*>(argmax_buf.data());
     float* d = dx.data();
     const int64_t per_plane = s.oh * s.ow;
     for_each_plane(s.planes, dx.numel(), [&](int64_t p) {
