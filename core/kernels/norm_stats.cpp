@@ -1,14 +1,37 @@
 #include "core/kernels/norm_stats.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
 namespace norma {
 namespace {
 constexpr int64_t kGrain = 32768;  // elements below which loops stay on one thread
+constexpr int64_t kCols = 64;      // channels per task when inner == 1
+
+// inner == 1 ([N, C] input, BatchNorm1d): channel c's values are a column, so the per-channel
+// loops below would read with stride C one value at a time. Instead sweep the rows and update
+// a block of kCols channels at once (vectorized over c). Each channel still adds its values in
+// row order, so the sums are the same bits as the per-channel loops'.
+template <typename F>
+void for_column_blocks(int64_t outer, int64_t C, F body) {
+#pragma omp parallel for schedule(static) if (outer * C > kGrain)
+  for (int64_t c0 = 0; c0 < C; c0 += kCols) body(c0, std::min(C, c0 + kCols));
 }
+}  // namespace
 
 void channel_sums(const float* x, int64_t outer, int64_t C, int64_t inner, double* sum) {
+  if (inner == 1) {
+    for_column_blocks(outer, C, [&](int64_t c0, int64_t c1) {
+      std::fill(sum + c0, sum + c1, 0.0);
+      for (int64_t o = 0; o < outer; ++o) {
+        const float* p = x + o * C;
+#pragma omp simd
+        for (int64_t c = c0; c < c1; ++c) sum[c] += p[c];
+      }
+    });
+    return;
+  }
 #pragma omp parallel for schedule(static) if (outer * C * inner > kGrain)
   for (int64_t c = 0; c < C; ++c) {
     double s = 0.0;
@@ -22,6 +45,17 @@ void channel_sums(const float* x, int64_t outer, int64_t C, int64_t inner, doubl
 }
 
 void channel_sq_dev(const float* x, int64_t outer, int64_t C, int64_t inner, const double* mean, double* sq) {
+  if (inner == 1) {
+    for_column_blocks(outer, C, [&](int64_t c0, int64_t c1) {
+      std::fill(sq + c0, sq + c1, 0.0);
+      for (int64_t o = 0; o < outer; ++o) {
+        const float* p = x + o * C;
+#pragma omp simd
+        for (int64_t c = c0; c < c1; ++c) sq[c] += (p[c] - mean[c]) * (p[c] - mean[c]);
+      }
+    });
+    return;
+  }
 #pragma omp parallel for schedule(static) if (outer * C * inner > kGrain)
   for (int64_t c = 0; c < C; ++c) {
     const double m = mean[c];
@@ -56,6 +90,22 @@ void row_mean_var(const float* x, int64_t rows, int64_t cols, float* mean, float
 
 void channel_grad_sums(const float* dy, const float* x, const float* mean, const float* rstd, int64_t outer, int64_t C,
                        int64_t inner, float* sum_dy, float* sum_dy_xhat, const float* mean_lo) {
+  if (inner == 1) {
+    for_column_blocks(outer, C, [&](int64_t c0, int64_t c1) {
+      double s[kCols] = {}, sx[kCols] = {}, m[kCols];
+      for (int64_t c = c0; c < c1; ++c) m[c - c0] = double(mean[c]) + (mean_lo ? double(mean_lo[c]) : 0.0);
+      for (int64_t o = 0; o < outer; ++o) {
+        const float *g = dy + o * C + c0, *p = x + o * C + c0;
+#pragma omp simd
+        for (int64_t j = 0; j < c1 - c0; ++j) {
+          s[j] += g[j];
+          sx[j] += g[j] * (p[j] - m[j]);
+        }
+      }
+      for (int64_t c = c0; c < c1; ++c) sum_dy[c] = float(s[c - c0]), sum_dy_xhat[c] = float(sx[c - c0] * rstd[c]);
+    });
+    return;
+  }
 #pragma omp parallel for schedule(static) if (outer * C * inner > kGrain)
   for (int64_t c = 0; c < C; ++c) {
     double s = 0.0, sx = 0.0;

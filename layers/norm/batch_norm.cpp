@@ -114,13 +114,31 @@ Tensor detail::batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor run
   Tensor out = empty(x.shape());
   const float* xp = xc.data();
   float* yp = out.data();
+  std::vector<float> scale(size_t(G * C)), shift(size_t(G * C));  // per (group, channel) statistic s
+  for (int64_t s = 0; s < G * C; ++s) {
+    const int64_t c = s % C;
+    scale[size_t(s)] = rp[s] * (wp ? wp[c] : 1.f);
+    shift[size_t(s)] = (bp ? bp[c] : 0.f) - lp[s] * scale[size_t(s)];
+  }
+  const float *sc = scale.data(), *sh = shift.data();
+  if (inner == 1) {  // [N, C]: one value per (sample, channel); vectorized over channels
+#pragma omp parallel for schedule(static) if (N * C > kGrain)
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t s0 = i / n * C;  // sample i's group: statistics s0 .. s0 + C - 1
+      const float* xr = xp + i * C;
+      float* yr = yp + i * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mp[s0 + c]) * sc[s0 + c] + sh[s0 + c];
+    }
+  } else {  // a row of `inner` values per (sample, channel)
 #pragma omp parallel for schedule(static) if (N * C * inner > kGrain)
-  for (int64_t r = 0; r < N * C; ++r) {
-    const int64_t c = r % C, s = (r / C) / n * C + c;  // s: the (group, channel) statistic
-    const float mu = mp[s], scale = rp[s] * (wp ? wp[c] : 1.f), shift = (bp ? bp[c] : 0.f) - lp[s] * scale;
-    const float* xr = xp + r * inner;
-    float* yr = yp + r * inner;
-    for (int64_t i = 0; i < inner; ++i) yr[i] = (xr[i] - mu) * scale + shift;
+    for (int64_t r = 0; r < N * C; ++r) {
+      const int64_t s = (r / C) / n * C + r % C;  // the (group, channel) statistic
+      const float mu = mp[s], k = sc[s], b = sh[s];
+      const float* xr = xp + r * inner;
+      float* yr = yp + r * inner;
+      for (int64_t j = 0; j < inner; ++j) yr[j] = (xr[j] - mu) * k + b;
+    }
   }
 
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
@@ -171,13 +189,25 @@ Tensor detail::batch_norm_fused(const Tensor& x, Tensor running_mean, Tensor run
     }
     Tensor dx = empty(xc.shape());
     float* dxp = dx.data();
+    const float *ka = k_dy.data(), *kb = k_xmu.data(), *kc = k_0.data();
+    if (inner == 1) {  // [N, C]: vectorized over channels
+#pragma omp parallel for schedule(static) if (N * C > kGrain)
+      for (int64_t i = 0; i < N; ++i) {
+        const int64_t s0 = i / n * C;  // sample i's group: statistics s0 .. s0 + C - 1
+        const float *g = dy + i * C, *xr = xp + i * C;
+        float* d = dxp + i * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) d[c] = ka[s0 + c] * g[c] + kb[s0 + c] * (xr[c] - mp[s0 + c]) + kc[s0 + c];
+      }
+    } else {
 #pragma omp parallel for schedule(static) if (N * C * inner > kGrain)
-    for (int64_t r = 0; r < N * C; ++r) {
-      const int64_t s = (r / C) / n * C + r % C;
-      const float mu = mp[s], a = k_dy[size_t(s)], b = k_xmu[size_t(s)], c0 = k_0[size_t(s)];
-      const float *g = dy + r * inner, *xr = xp + r * inner;
-      float* d = dxp + r * inner;
-      for (int64_t i = 0; i < inner; ++i) d[i] = a * g[i] + b * (xr[i] - mu) + c0;
+      for (int64_t r = 0; r < N * C; ++r) {
+        const int64_t s = (r / C) / n * C + r % C;
+        const float mu = mp[s], a = ka[s], b = kb[s], c0 = kc[s];
+        const float *g = dy + r * inner, *xr = xp + r * inner;
+        float* d = dxp + r * inner;
+        for (int64_t j = 0; j < inner; ++j) d[j] = a * g[j] + b * (xr[j] - mu) + c0;
+      }
     }
     return {dx, dweight, dbias};
   });
