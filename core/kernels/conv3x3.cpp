@@ -1,5 +1,7 @@
 #include "core/kernels/conv3x3.h"
 
+#include "core/kernels/gemm.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -98,6 +100,38 @@ void forward_planes(const float* planes, const float* packed, const float* bias,
   }
 }
 
+
+// dw9[k][co][ci] += sum_{q < Qr} dout'[co][q] * xt[q + off_k][ci] with the image channels-last
+// (xt [Lp][C], C a multiple of 16) and dout' = dpad shifted by W2 + 1: for each tap, 6 output
+// channels x 16 input channels of accumulators, one broadcast of dout and two vector loads of
+// x per 12 FMAs. Rows of a partial block of output channels read a valid row and are not kept.
+void weight_grad_tap(const float* xt, const float* dpad, int64_t C, int64_t Cout, const Grid& g, int64_t off,
+                     float* dwk) {
+  for (int64_t co0 = 0; co0 < Cout; co0 += kCoBlock) {
+    const float* d[kCoBlock];
+    for (int c = 0; c < kCoBlock; ++c) d[c] = dpad + std::min<int64_t>(co0 + c, Cout - 1) * g.Lp + g.W2 + 1;
+    for (int64_t ci0 = 0; ci0 < C; ci0 += 16) {
+      __m256 acc[kCoBlock][2];
+#pragma GCC unroll 6
+      for (int c = 0; c < kCoBlock; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+      const float* xq = xt + off * C + ci0;
+      for (int64_t q = 0; q < g.Qr; ++q) {
+        const __m256 x0 = _mm256_loadu_ps(xq + q * C), x1 = _mm256_loadu_ps(xq + q * C + 8);
+#pragma GCC unroll 6
+        for (int c = 0; c < kCoBlock; ++c) {
+          const __m256 dv = _mm256_broadcast_ss(d[c] + q);
+          acc[c][0] = _mm256_fmadd_ps(dv, x0, acc[c][0]);
+          acc[c][1] = _mm256_fmadd_ps(dv, x1, acc[c][1]);
+        }
+      }
+      for (int c = 0; c < kCoBlock && co0 + c < Cout; ++c) {
+        float* o = dwk + (co0 + c) * C + ci0;
+        _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc[c][0]));
+        _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), acc[c][1]));
+      }
+    }
+  }
+}
 #endif
 
 }  // namespace
@@ -131,15 +165,36 @@ void conv3x3_forward(const float* x, const float* packed, const float* bias, int
 #endif
 }
 
-void conv3x3_input_grad(const float* gout, const float* packed_t, int64_t C, int64_t Cout, int64_t H, int64_t W,
-                        float* dx) {
+void conv3x3_backward(const float* x, const float* gout, const float* packed_t, int64_t C, int64_t Cout, int64_t H,
+                      int64_t W, float* dx, float* dw9) {
 #ifdef NORMA_CONV3X3
   const Grid g(H, W);
   float* dpad = scratch(1, Cout * g.Lp);
   pad_planes(gout, Cout, g, dpad);
-  forward_planes(dpad, packed_t, nullptr, Cout, C, g, dx);  // dx = conv(dout, flipped w^T)
+  if (dx) forward_planes(dpad, packed_t, nullptr, Cout, C, g, dx);  // dx = conv(dout, flipped w^T)
+  if (dw9) {
+    // dw9[k] [Cout, C] += dout' [Cout, Qr] @ (xpad + off_k)^T [Qr, C]: dout' = dpad shifted by
+    // W2 + 1 is dout on the padded-width grid with zeros in the dropped columns, and the rows of
+    // xpad + off_k are channel planes Lp apart, so each tap is one sgemm on the padded planes.
+    if (C % 16 == 0) {
+      // channels-last padded image: xt[(h+1)*W2 + w+1][ci] = x[ci][h][w], zeros elsewhere
+      float* xt = scratch(0, g.Lp * C);
+      std::fill(xt, xt + g.Lp * C, 0.f);
+      for (int64_t ci = 0; ci < C; ++ci)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < W; ++w) xt[((h + 1) * g.W2 + w + 1) * C + ci] = x[(ci * H + h) * W + w];
+      for (int64_t k = 0; k < 9; ++k)
+        weight_grad_tap(xt, dpad, C, Cout, g, (k / 3) * g.W2 + k % 3, dw9 + k * Cout * C);
+      return;
+    }
+    float* xpad = scratch(0, C * g.Lp);
+    pad_planes(x, C, g, xpad);
+    for (int64_t k = 0; k < 9; ++k)
+      sgemm(false, true, Cout, C, g.Qr, 1.f, dpad + g.W2 + 1, g.Lp, xpad + (k / 3) * g.W2 + k % 3, g.Lp, 1.f,
+            dw9 + k * Cout * C, C);
+  }
 #else
-  (void)gout, (void)packed_t, (void)C, (void)Cout, (void)H, (void)W, (void)dx;
+  (void)x, (void)gout, (void)packed_t, (void)C, (void)Cout, (void)H, (void)W, (void)dx, (void)dw9;
 #endif
 }
 
