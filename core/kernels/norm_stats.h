@@ -37,6 +37,9 @@ void channel_mean_var(const float* x, int64_t outer, int64_t C, int64_t inner, f
 
 // mean[r] = 1/cols sum_j x[r,j];  var[r] = 1/cols sum_j (x[r,j] - mean[r])^2
 void row_mean_var(const float* x, int64_t rows, int64_t cols, float* mean, float* var, float* mean_lo = nullptr);
+// The same for one row xr[0 .. cols), for a norm that normalizes each row right after its
+// statistics, while the row is still in cache (LayerNorm, GroupNorm).
+void row_stats(const float* xr, int64_t cols, float& mean, float& var, float& mean_lo);
 
 // The two sums every norm backward needs, per channel:
 //   sum_dy[c] = sum_{o,i} dy[o,c,i];  sum_dy_xhat[c] = sum_{o,i} dy[o,c,i] * (x[o,c,i] - mean[c]) * rstd[c]
@@ -47,5 +50,9 @@ void channel_grad_sums(const float* dy, const float* x, const float* mean, const
 // The same per row: sum_dy[r] = sum_j dy[r,j];  sum_dy_xhat[r] = sum_j dy[r,j] * (x[r,j] - mean[r]) * rstd[r]
 void row_grad_sums(const float* dy, const float* x, const float* mean, const float* rstd, int64_t rows, int64_t cols,
                    float* sum_dy, float* sum_dy_xhat, const float* mean_lo = nullptr);
+// The same for one row (mean_lo may be 0), for a norm that goes on with that row's dx while
+// it is in cache (GroupNorm).
+void row_grad_sums_one(const float* dy, const float* xr, int64_t cols, float mean, float mean_lo, float rstd,
+                       float& sum_dy, float& sum_dy_xhat);
 
 }  // namespace norma

@@ -40,22 +40,25 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
   // mean = mean_hi + mean_lo (norm_stats.h): x - mean_hi is exact near the mean, so a large
   // common offset loses nothing to the float mean's rounding.
   Tensor out = empty(x.shape()), mean = empty({N * G}), mean_lo = empty({N * G}), rstd = empty({N * G});
-  row_mean_var(xc.data(), N * G, M, mean.data(), rstd.data(), mean_lo.data());  // rstd holds var until the next loop
   float *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
-  // rstd = 1 / sqrt(var + eps)
-  for (int64_t i = 0; i < N * G; ++i) sp[i] = 1.f / std::sqrt(sp[i] + eps);
   const float* xp = xc.data();
   const float* w = wc.defined() ? wc.data() : nullptr;
   const float* b = bc.defined() ? bc.data() : nullptr;
   float* yp = out.data();
 #pragma omp parallel for schedule(static) if (x.numel() > kGrain)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const int64_t n = nc / C, c = nc % C, ng = n * G + c / Cg;
-    // y = (x - mean) * rstd * weight[c] + bias[c] = (x - mean_hi) * scale + (bias[c] - mean_lo * scale)
-    const float m = mp[ng], scale = sp[ng] * (w ? w[c] : 1.f), shift = (b ? b[c] : 0.f) - lp[ng] * scale;
-    const float* xr = xp + nc * S;
-    float* yr = yp + nc * S;
-    for (int64_t s = 0; s < S; ++s) yr[s] = (xr[s] - m) * scale + shift;
+  for (int64_t ng = 0; ng < N * G; ++ng) {
+    // The group's statistics, then its Cg channels normalized while the row is in cache.
+    float var;
+    row_stats(xp + ng * M, M, mp[ng], var, lp[ng]);
+    sp[ng] = 1.f / std::sqrt(var + eps);  // rstd = 1 / sqrt(var + eps)
+    for (int64_t nc = ng * Cg; nc < (ng + 1) * Cg; ++nc) {  // ng * Cg = n * C + g * Cg
+      const int64_t c = nc % C;
+      // y = (x - mean) * rstd * weight[c] + bias[c] = (x - mean_hi) * scale + (bias[c] - mean_lo * scale)
+      const float m = mp[ng], scale = sp[ng] * (w ? w[c] : 1.f), shift = (b ? b[c] : 0.f) - lp[ng] * scale;
+      const float* xr = xp + nc * S;
+      float* yr = yp + nc * S;
+      for (int64_t s = 0; s < S; ++s) yr[s] = (xr[s] - m) * scale + shift;
+    }
   }
 
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
@@ -76,14 +79,33 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
     Tensor g = gout.contiguous();
     const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
     const float* w = wc.defined() ? wc.data() : nullptr;
-    std::vector<float> mean_nc(size_t(N * C)), lo_nc(size_t(N * C)), rstd_nc(size_t(N * C)), sdy(size_t(N * C)),
-        sdyx(size_t(N * C));
-    for (int64_t nc = 0; nc < N * C; ++nc) {
-      const int64_t ng = (nc / C) * G + (nc % C) / Cg;
-      mean_nc[size_t(nc)] = mp[ng], lo_nc[size_t(nc)] = lp[ng], rstd_nc[size_t(nc)] = sp[ng];
+    std::vector<float> sdy(size_t(N * C)), sdyx(size_t(N * C));
+    Tensor dx = need_x ? empty(xc.shape()) : Tensor(), dw, db;
+    float* dxp = need_x ? dx.data() : nullptr;
+    // One group at a time: its channels' sums, then (with them) its dx while it is in cache.
+#pragma omp parallel for schedule(static) if (xc.numel() > kGrain)
+    for (int64_t ng = 0; ng < N * G; ++ng) {
+      const int64_t nc0 = ng * Cg;  // = n * C + g * Cg
+      for (int64_t nc = nc0; nc < nc0 + Cg; ++nc)
+        row_grad_sums_one(dy + nc * S, xp + nc * S, S, mp[ng], lp[ng], sp[ng], sdy[size_t(nc)], sdyx[size_t(nc)]);
+      if (!dxp) continue;
+      // mean(dxhat), mean(dxhat xhat) over the group
+      double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+      for (int64_t nc = nc0; nc < nc0 + Cg; ++nc) {
+        const int64_t c = nc % C;
+        sum_dxhat += double(w ? w[c] : 1.f) * sdy[size_t(nc)];
+        sum_dxhat_xhat += double(w ? w[c] : 1.f) * sdyx[size_t(nc)];
+      }
+      const float m = mp[ng], s = sp[ng], mdx = float(sum_dxhat_xhat / double(M));
+      const float md = float(sum_dxhat / double(M)) - lp[ng] * s * mdx;
+      for (int64_t nc = nc0; nc < nc0 + Cg; ++nc) {
+        const float wt = w ? w[nc % C] : 1.f;
+        const float *xr = xp + nc * S, *dyr = dy + nc * S;
+        float* dxr = dxp + nc * S;
+        // dx = rstd * (dy * weight[c] - mean(dxhat) - xhat * mean(dxhat xhat)), xhat's mean_lo part in md
+        for (int64_t i = 0; i < S; ++i) dxr[i] = s * (dyr[i] * wt - md - (xr[i] - m) * s * mdx);
+      }
     }
-    row_grad_sums(dy, xp, mean_nc.data(), rstd_nc.data(), N * C, S, sdy.data(), sdyx.data(), lo_nc.data());
-    Tensor dx, dw, db;
     if (need_w || need_b) {
       dw = zeros({C}), db = zeros({C});
       float *dwp = dw.data(), *dbp = db.data();
@@ -93,32 +115,6 @@ Tensor group_norm(const Tensor& x, int64_t G, const Tensor& weight, const Tensor
       }
       if (!need_w) dw = Tensor();
       if (!need_b) db = Tensor();
-    }
-    if (need_x) {
-      // mean(dxhat), mean(dxhat xhat) per (n, g)
-      std::vector<float> mean_dxhat(size_t(N * G)), mean_dxhat_xhat(size_t(N * G));
-      for (int64_t ng = 0; ng < N * G; ++ng) {
-        double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
-        for (int64_t c = (ng % G) * Cg; c < (ng % G + 1) * Cg; ++c) {
-          const size_t nc = size_t((ng / G) * C + c);
-          sum_dxhat += double(w ? w[c] : 1.f) * sdy[nc];
-          sum_dxhat_xhat += double(w ? w[c] : 1.f) * sdyx[nc];
-        }
-        mean_dxhat[size_t(ng)] = float(sum_dxhat / double(M));
-        mean_dxhat_xhat[size_t(ng)] = float(sum_dxhat_xhat / double(M));
-      }
-      dx = empty(xc.shape());
-      float* dxp = dx.data();
-#pragma omp parallel for schedule(static) if (xc.numel() > kGrain)
-      for (int64_t nc = 0; nc < N * C; ++nc) {
-        const int64_t c = nc % C, ng = (nc / C) * G + c / Cg;
-        const float m = mp[ng], s = sp[ng], wt = w ? w[c] : 1.f;
-        const float mdx = mean_dxhat_xhat[size_t(ng)], md = mean_dxhat[size_t(ng)] - lp[ng] * s * mdx;
-        const float *xr = xp + nc * S, *dyr = dy + nc * S;
-        float* dxr = dxp + nc * S;
-        // dx = rstd * (dy * weight[c] - mean(dxhat) - xhat * mean(dxhat xhat)), xhat's mean_lo part in md
-        for (int64_t i = 0; i < S; ++i) dxr[i] = s * (dyr[i] * wt - md - (xr[i] - m) * s * mdx);
-      }
     }
     return {dx, dw, db};
   });

@@ -43,17 +43,19 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   // mean = mean_hi + mean_lo (norm_stats.h): x - mean_hi is exact near the mean, so a large
   // common offset loses nothing to the float mean's rounding.
   Tensor out = empty(x.shape()), mean = empty({R}), mean_lo = empty({R}), rstd = empty({R});
-  row_mean_var(xc.data(), R, D, mean.data(), rstd.data(), mean_lo.data());  // rstd holds var until the loop below
   const float* xp = xc.data();
   const float* w = wc.defined() ? wc.data() : nullptr;
   const float* b = bc.defined() ? bc.data() : nullptr;
   float *yp = out.data(), *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
 #pragma omp parallel for schedule(static) if (R * D > kGrain)
   for (int64_t r = 0; r < R; ++r) {
-    // rstd = 1 / sqrt(var + eps)
-    const float m = mp[r], lo = lp[r], s = 1.f / std::sqrt(sp[r] + eps);
-    sp[r] = s;
+    // The row's statistics, then the row normalized while it is still in cache.
     const float* xr = xp + r * D;
+    float var;
+    row_stats(xr, D, mp[r], var, lp[r]);
+    // rstd = 1 / sqrt(var + eps)
+    const float m = mp[r], lo = lp[r], s = 1.f / std::sqrt(var + eps);
+    sp[r] = s;
     float* yr = yp + r * D;
     // y = (x - mean) * rstd * weight + bias, with x - mean = (x - mean_hi) - mean_lo
     for (int64_t j = 0; j < D; ++j) yr[j] = ((xr[j] - m) - lo) * s * (w ? w[j] : 1.f) + (b ? b[j] : 0.f);
