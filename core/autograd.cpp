@@ -67,11 +67,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Adds g into a leaf's gradient. The first gradient is copied: g may share its buffer with
-// another gradient (add's backward hands the same tensor to both inputs).
-void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+// Adds g into a leaf's gradient. The first gradient is copied, unless `holders` says who may
+// hold g: then a g whose buffer nobody else can reach (its tensor held only by those holders,
+// its storage by that tensor alone, contiguous from offset 0) is adopted as it is, as PyTorch
+// does. Anything shared (add's backward hands one tensor to both inputs, a user's gradient,
+// a view of a saved tensor) is copied.
+void accumulate_leaf(TensorImpl& leaf, const Tensor& g, long holders = 0) {
   if (!leaf.grad) {
-    leaf.grad = g.clone().impl_ptr();
+    const TensorImpl& gi = g.impl();
+    const bool sole = holders > 0 && g.impl_ptr().use_count() == holders && gi.storage.use_count() == 1 &&
+                      gi.offset == 0 && gi.storage->size() == g.numel() && g.is_contiguous() && !gi.grad_fn;
+    if (sole) {
+      leaf.grad = std::make_shared<TensorImpl>();
+      leaf.grad->storage = gi.storage, leaf.grad->shape = gi.shape, leaf.grad->strides = gi.strides;
+    } else {
+      leaf.grad = g.clone().impl_ptr();
+    }
     return;
   }
   Tensor acc(leaf.grad);
@@ -142,7 +153,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       if (g.defined() && (e.node || e.leaf))
         NORMA_CHECK(g.shape() == e.shape, "backward of '", n->name, "': gradient ", i,
                     " has shape ", g.shape(), ", expected ", e.shape);
-      if (e.leaf && g.defined()) accumulate_leaf(*e.leaf, g);
+      // g's holders here: this copy and grads[i]
+      if (e.leaf && g.defined()) accumulate_leaf(*e.leaf, g, 2);
       if (!e.node) continue;
       if (g.defined()) e.node->grad = e.node->grad.defined() ? add(e.node->grad, g) : g;
       if (--pending[e.node.get()] == 0) ready.push_back(e.node);

@@ -93,6 +93,27 @@ TEST_CASE("autograd: one tensor used by two ops whose gradients sum through broa
       (std::vector<Tensor>{c, leaf({3, 1}, 5)}));
 }
 
+TEST_CASE("autograd: an adopted first gradient is never shared with another tensor") {
+  // A leaf's first gradient is adopted when nothing else can reach its buffer, and copied
+  // otherwise; later backward passes add into it in place, so any sharing would show here.
+  Tensor a = from_vector({1, -2, 3}, {3}).requires_grad_(), b = from_vector({4, 5, -6}, {3}).requires_grad_();
+  Tensor c = from_vector({1, 2, 3}, {3}).requires_grad_();
+  Tensor g = from_vector({1, 1, 1}, {3});
+  Tensor y = add(add(a, b), relu(c));  // add hands one tensor to a and b; relu's is its own
+  y.backward(g, /*retain_graph=*/true);
+  y.backward(g);
+  CHECK(a.grad().to_vector() == std::vector<float>{2, 2, 2});
+  CHECK(b.grad().to_vector() == std::vector<float>{2, 2, 2});
+  CHECK(c.grad().to_vector() == std::vector<float>{2, 2, 2});
+  CHECK(g.to_vector() == std::vector<float>{1, 1, 1});  // the caller's gradient is untouched
+  // A leaf that is the root: the caller's gradient is copied, never adopted.
+  Tensor x = from_vector({1, 2}, {2}).requires_grad_(), gx = from_vector({3, 4}, {2});
+  x.backward(gx);
+  x.backward(gx);
+  CHECK(x.grad().to_vector() == std::vector<float>{6, 8});
+  CHECK(gx.to_vector() == std::vector<float>{3, 4});
+}
+
 TEST_CASE("autograd: NoGradGuard stops recording and restores the mode") {
   Tensor x = vec({1.f, 2.f}).requires_grad_();
   CHECK(grad_mode_enabled());
