@@ -10,8 +10,11 @@
 // The forward saves mean and rstd (R floats each); the backward recomputes xhat from x.
 #include "layers/norm/layer_norm.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/kernels/norm_stats.h"
@@ -19,7 +22,6 @@
 namespace norma::nn {
 namespace {
 constexpr int64_t kGrain = 32768;  // elements below which the loops stay on one thread
-constexpr int64_t kCols = 64;      // columns per block of the dweight/dbias sums
 
 Tensor detached_contiguous(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
 }  // namespace
@@ -76,46 +78,56 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     Tensor g = gout.contiguous();
     const float *dy = g.data(), *xp = xc.data(), *mp = mean.data(), *lp = mean_lo.data(), *sp = rstd.data();
     const float* w = wc.defined() ? wc.data() : nullptr;
-    Tensor dx, dw, db;
-    if (need_x) {
-      dx = empty(xc.shape());
-      float* dxp = dx.data();
-#pragma omp parallel for schedule(static) if (R * D > kGrain)
+    Tensor dx = need_x ? empty(xc.shape()) : Tensor(), dw, db;
+    float* dxp = need_x ? dx.data() : nullptr;
+    const bool need_wb = need_w || need_b;
+    // One sweep over the rows: each row's dx, and its terms of the column sums of dweight and
+    // dbias into this thread's partial sums while the row is in cache. The partials are added
+    // in thread order: the same bits on every run with the same thread count.
+    const int threads = R * D > kGrain ? omp_get_max_threads() : 1;
+    std::vector<double> part(need_wb ? size_t(threads) * 2 * size_t(D) : 0, 0.0);  // per thread: [sum dy | sum dy*xhat]
+#pragma omp parallel num_threads(threads)
+    {
+      double* sdy = need_wb ? part.data() + size_t(omp_get_thread_num()) * 2 * size_t(D) : nullptr;
+      double* sdy_xhat = need_wb ? sdy + D : nullptr;
+#pragma omp for schedule(static)
       for (int64_t r = 0; r < R; ++r) {
         const float m = mp[r], lo = lp[r], s = sp[r];
         const float *xr = xp + r * D, *dyr = dy + r * D;
-        float* dxr = dxp + r * D;
-        // mean_j(dxhat), mean_j(dxhat * xhat)
-        double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
-#pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)  // vector lanes, as row_mean_var's sums
-        for (int64_t j = 0; j < D; ++j) {
-          const float dxhat = dyr[j] * (w ? w[j] : 1.f);
-          sum_dxhat += dxhat;
-          sum_dxhat_xhat += dxhat * ((xr[j] - m) - lo) * s;
+        if (dxp) {
+          float* dxr = dxp + r * D;
+          // mean_j(dxhat), mean_j(dxhat * xhat)
+          double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+#pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)  // vector lanes, as row_stats's sums
+          for (int64_t j = 0; j < D; ++j) {
+            const float dxhat = dyr[j] * (w ? w[j] : 1.f);
+            sum_dxhat += dxhat;
+            sum_dxhat_xhat += dxhat * ((xr[j] - m) - lo) * s;
+          }
+          const float mean_dxhat = float(sum_dxhat / double(D)), mean_dxhat_xhat = float(sum_dxhat_xhat / double(D));
+          // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
+          for (int64_t j = 0; j < D; ++j)
+            dxr[j] = s * (dyr[j] * (w ? w[j] : 1.f) - mean_dxhat - ((xr[j] - m) - lo) * s * mean_dxhat_xhat);
         }
-        const float mean_dxhat = float(sum_dxhat / double(D)), mean_dxhat_xhat = float(sum_dxhat_xhat / double(D));
-        // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
-        for (int64_t j = 0; j < D; ++j)
-          dxr[j] = s * (dyr[j] * (w ? w[j] : 1.f) - mean_dxhat - ((xr[j] - m) - lo) * s * mean_dxhat_xhat);
-      }
-    }
-    if (need_w || need_b) {
-      // Column sums over rows, a block of kCols columns per task: fixed order, no races.
-      Tensor dw_all = empty(ws), db_all = empty(ws);
-      float *dwp = dw_all.data(), *dbp = db_all.data();
-#pragma omp parallel for schedule(static) if (R * D > kGrain)
-      for (int64_t j0 = 0; j0 < D; j0 += kCols) {
-        const int64_t n = std::min(kCols, D - j0);
-        double sdy[kCols] = {}, sdy_xhat[kCols] = {};
-        for (int64_t r = 0; r < R; ++r) {
-          const float m = mp[r], lo = lp[r], s = sp[r];
-          const float *xr = xp + r * D + j0, *dyr = dy + r * D + j0;
-          for (int64_t j = 0; j < n; ++j) {
-            sdy[j] += dyr[j];                       // dbias   += dy
+        if (sdy) {
+#pragma omp simd
+          for (int64_t j = 0; j < D; ++j) {
+            sdy[j] += dyr[j];                                 // dbias   += dy
             sdy_xhat[j] += dyr[j] * ((xr[j] - m) - lo) * s;  // dweight += dy * xhat
           }
         }
-        for (int64_t j = 0; j < n; ++j) dbp[j0 + j] = float(sdy[j]), dwp[j0 + j] = float(sdy_xhat[j]);
+      }
+    }
+    if (need_wb) {
+      Tensor dw_all = empty(ws), db_all = empty(ws);
+      float *dwp = dw_all.data(), *dbp = db_all.data();
+      for (int64_t j = 0; j < D; ++j) {
+        double b_sum = 0.0, w_sum = 0.0;
+        for (int t = 0; t < threads; ++t) {
+          b_sum += part[size_t(t) * 2 * size_t(D) + size_t(j)];
+          w_sum += part[size_t(t) * 2 * size_t(D) + size_t(D + j)];
+        }
+        dbp[j] = float(b_sum), dwp[j] = float(w_sum);
       }
       if (need_w) dw = dw_all;
       if (need_b) db = db_all;

@@ -9,16 +9,18 @@
 // The forward saves rrms (R floats); the backward recomputes xhat from x.
 #include "layers/norm/rms_norm.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/autograd.h"
 
 namespace norma::nn {
 namespace {
 constexpr int64_t kGrain = 32768;  // elements below which the loops stay on one thread
-constexpr int64_t kCols = 64;      // columns per block of the dweight sums
 }  // namespace
 
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, float eps) {
@@ -66,38 +68,43 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
     Tensor g = gout.contiguous();
     const float *dy = g.data(), *xp = xc.data(), *rp = rrms.data();
     const float* w = wc.defined() ? wc.data() : nullptr;
-    Tensor dx, dw;
-    if (need_x) {
-      dx = empty(xc.shape());
-      float* dxp = dx.data();
-#pragma omp parallel for schedule(static) if (R * D > kGrain)
+    Tensor dx = need_x ? empty(xc.shape()) : Tensor(), dw;
+    float* dxp = need_x ? dx.data() : nullptr;
+    // One sweep over the rows: each row's dx, and its terms of the column sums of dweight into
+    // this thread's partial sums while the row is in cache (as LayerNorm's backward). The
+    // partials are added in thread order: the same bits on every run with the same threads.
+    const int threads = R * D > kGrain ? omp_get_max_threads() : 1;
+    std::vector<double> part(need_w ? size_t(threads) * size_t(D) : 0, 0.0);
+#pragma omp parallel num_threads(threads)
+    {
+      double* sdy_xhat = need_w ? part.data() + size_t(omp_get_thread_num()) * size_t(D) : nullptr;
+#pragma omp for schedule(static)
       for (int64_t r = 0; r < R; ++r) {
         const float s = rp[r];
         const float *xr = xp + r * D, *dyr = dy + r * D;
-        float* dxr = dxp + r * D;
-        // mean_j(dxhat xhat)
-        double sum_dxhat_xhat = 0.0;
+        if (dxp) {
+          float* dxr = dxp + r * D;
+          // mean_j(dxhat xhat)
+          double sum_dxhat_xhat = 0.0;
 #pragma omp simd reduction(+ : sum_dxhat_xhat)
-        for (int64_t j = 0; j < D; ++j) sum_dxhat_xhat += dyr[j] * (w ? w[j] : 1.f) * xr[j] * s;
-        const float mean_dxhat_xhat = float(sum_dxhat_xhat / double(D));
-        // dx = rrms * (dxhat - xhat * mean(dxhat xhat))
-        for (int64_t j = 0; j < D; ++j) dxr[j] = s * (dyr[j] * (w ? w[j] : 1.f) - xr[j] * s * mean_dxhat_xhat);
+          for (int64_t j = 0; j < D; ++j) sum_dxhat_xhat += dyr[j] * (w ? w[j] : 1.f) * xr[j] * s;
+          const float mean_dxhat_xhat = float(sum_dxhat_xhat / double(D));
+          // dx = rrms * (dxhat - xhat * mean(dxhat xhat))
+          for (int64_t j = 0; j < D; ++j) dxr[j] = s * (dyr[j] * (w ? w[j] : 1.f) - xr[j] * s * mean_dxhat_xhat);
+        }
+        if (sdy_xhat) {
+#pragma omp simd
+          for (int64_t j = 0; j < D; ++j) sdy_xhat[j] += dyr[j] * xr[j] * s;  // dweight += dy * xhat
+        }
       }
     }
     if (need_w) {
-      // Column sums over rows, a block of kCols columns per task: fixed order, no races.
       dw = empty(ws);
       float* dwp = dw.data();
-#pragma omp parallel for schedule(static) if (R * D > kGrain)
-      for (int64_t j0 = 0; j0 < D; j0 += kCols) {
-        const int64_t n = std::min(kCols, D - j0);
-        double sdy_xhat[kCols] = {};
-        for (int64_t r = 0; r < R; ++r) {
-          const float s = rp[r];
-          const float *xr = xp + r * D + j0, *dyr = dy + r * D + j0;
-          for (int64_t j = 0; j < n; ++j) sdy_xhat[j] += dyr[j] * xr[j] * s;  // dweight += dy * xhat
-        }
-        for (int64_t j = 0; j < n; ++j) dwp[j0 + j] = float(sdy_xhat[j]);
+      for (int64_t j = 0; j < D; ++j) {
+        double acc = 0.0;
+        for (int t = 0; t < threads; ++t) acc += part[size_t(t) * size_t(D) + size_t(j)];
+        dwp[j] = float(acc);
       }
     }
     return {dx, dw};
