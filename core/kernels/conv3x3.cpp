@@ -35,6 +35,7 @@ struct Grid {
   }
 };
 
+#ifdef NORMA_CONV3X3  // the buffers and kernels below exist only where AVX2 + FMA are built in
 float* scratch(int which, int64_t n) {
   thread_local std::vector<float> bufs[3];  // padded x, padded dout, one block's outputs
   std::vector<float>& b = bufs[which];
@@ -50,7 +51,6 @@ void pad_planes(const float* src, int64_t n, const Grid& g, float* planes) {
       std::memcpy(planes + c * g.Lp + (h + 1) * g.W2 + 1, src + (c * g.H + h) * g.W, size_t(g.W) * sizeof(float));
 }
 
-#ifdef NORMA_CONV3X3
 // acc[c][v] over 16 outputs q..q+15 of the 6 output channels of one block:
 //   out[c][q + i] = sum_{ci < C, k < 9} wb[ci][k][c] * xp[ci][q + i + off[k]]
 void forward_tile(const float* xp, int64_t Lp, int64_t C, const float* wb, const int64_t* off, float* out,
