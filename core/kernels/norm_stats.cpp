@@ -18,18 +18,24 @@ void for_column_blocks(int64_t outer, int64_t C, F body) {
 #pragma omp parallel for schedule(static) if (outer * C > kGrain)
   for (int64_t c0 = 0; c0 < C; c0 += kCols) body(c0, std::min(C, c0 + kCols));
 }
+
+// out[c] = sum over rows o of term(x[o, c], c), for x [outer, C] (inner == 1).
+template <typename Term>
+void column_sums(const float* x, int64_t outer, int64_t C, double* out, Term term) {
+  for_column_blocks(outer, C, [&](int64_t c0, int64_t c1) {
+    std::fill(out + c0, out + c1, 0.0);
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* p = x + o * C;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) out[c] += term(p[c], c);
+    }
+  });
+}
 }  // namespace
 
 void channel_sums(const float* x, int64_t outer, int64_t C, int64_t inner, double* sum) {
   if (inner == 1) {
-    for_column_blocks(outer, C, [&](int64_t c0, int64_t c1) {
-      std::fill(sum + c0, sum + c1, 0.0);
-      for (int64_t o = 0; o < outer; ++o) {
-        const float* p = x + o * C;
-#pragma omp simd
-        for (int64_t c = c0; c < c1; ++c) sum[c] += p[c];
-      }
-    });
+    column_sums(x, outer, C, sum, [](float v, int64_t) { return double(v); });
     return;
   }
 #pragma omp parallel for schedule(static) if (outer * C * inner > kGrain)
@@ -46,14 +52,7 @@ void channel_sums(const float* x, int64_t outer, int64_t C, int64_t inner, doubl
 
 void channel_sq_dev(const float* x, int64_t outer, int64_t C, int64_t inner, const double* mean, double* sq) {
   if (inner == 1) {
-    for_column_blocks(outer, C, [&](int64_t c0, int64_t c1) {
-      std::fill(sq + c0, sq + c1, 0.0);
-      for (int64_t o = 0; o < outer; ++o) {
-        const float* p = x + o * C;
-#pragma omp simd
-        for (int64_t c = c0; c < c1; ++c) sq[c] += (p[c] - mean[c]) * (p[c] - mean[c]);
-      }
-    });
+    column_sums(x, outer, C, sq, [mean](float v, int64_t c) { return (v - mean[c]) * (v - mean[c]); });
     return;
   }
 #pragma omp parallel for schedule(static) if (outer * C * inner > kGrain)
