@@ -40,6 +40,17 @@
 
 namespace norma::apps {
 namespace fs = std::filesystem;
+
+std::vector<int64_t> predictions(const Tensor& logits) {
+  const int64_t n = logits.shape()[0], c = logits.shape()[1];
+  std::vector<float> z = logits.contiguous().to_vector();
+  std::vector<int64_t> out(size_t(n), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 1; j < c; ++j)
+      if (z[size_t(i * c + j)] > z[size_t(i * c + out[size_t(i)])]) out[size_t(i)] = j;
+  return out;
+}
+
 using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
@@ -60,17 +71,6 @@ struct InterruptHandler {
   InterruptHandler() : previous(std::signal(SIGINT, on_interrupt)) { g_interrupted = 0; }
   ~InterruptHandler() { std::signal(SIGINT, previous); }
 };
-
-// Index of each row's largest logit.
-std::vector<int64_t> predictions(const Tensor& logits) {
-  const int64_t n = logits.shape()[0], c = logits.shape()[1];
-  std::vector<float> z = logits.contiguous().to_vector();
-  std::vector<int64_t> out(size_t(n), 0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 1; j < c; ++j)
-      if (z[size_t(i * c + j)] > z[size_t(i * c + out[size_t(i)])]) out[size_t(i)] = j;
-  return out;
-}
 
 // Two groups: weights (dim >= 2) decay, norm parameters and biases (dim <= 1) do not.
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const nn::Module& model) {

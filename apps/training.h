@@ -57,6 +57,9 @@ void check_options(const TrainOptions& o);
 // names, e.g. "batch_size"), which train() then checks against the checkpoint.
 void settings_from_checkpoint(TrainOptions& o, const std::vector<std::string>& given);
 
+// The index of each row's largest logit ([N, classes] -> N labels).
+std::vector<int64_t> predictions(const Tensor& logits);
+
 struct EvalResult {
   double loss = 0;      // mean cross-entropy
   double accuracy = 0;  // fraction right

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "apps/experiments/experiment.h"
+#include "apps/experiments/train_run.h"
 #include "core/norma.h"
 #include "data_helpers.h"
 
@@ -142,4 +143,26 @@ TEST_CASE("experiments: bn-mnist smoke run puts BN ahead of no BN at step 500") 
   CHECK(nobn < 0.5);
   CHECK(fs::exists(dir / "out/runs/bn-lr0.1-seed0-steps500.json"));
   CHECK(fs::exists(dir / "out/percentiles.csv"));
+}
+
+TEST_CASE("experiments: train_run keeps the curves of a finished run and removes its directory") {
+  TempDir dir("exp_train_run");
+  write_bars_mnist(dir / "data", 600, 200);
+  std::ostringstream log;
+  ex::Context ctx = context(dir, log);
+  ctx.data_dir = dir / "data";
+  norma::apps::TrainOptions o;
+  o.data = "mnist", o.model = "mlp", o.norm = "bn", o.epochs = 2, o.batch_size = 100, o.lr = 0.1;
+  o.log_every = 2, o.threads = 1;
+  const nlohmann::json r = ex::train_run(ctx, "mlp-curves", o);
+  INFO(r.dump());
+  CHECK_FALSE(r["diverged"].get<bool>());
+  CHECK(r["steps"] == 12);  // 2 epochs of 6 batches
+  CHECK(r["loss_step"] == nlohmann::json({2, 4, 6, 8, 10, 12}));
+  CHECK(r["loss_epoch"] == nlohmann::json({1, 1, 1, 2, 2, 2}));
+  CHECK(r["loss"].size() == 6);
+  CHECK(r["eval_epoch"] == nlohmann::json({1, 2}));
+  CHECK(r["test_accuracy_curve"].back() == r["test_accuracy"]);
+  CHECK_FALSE(fs::exists(dir / "out/train/mlp-curves"));
+  CHECK(fs::exists(dir / "out/runs/mlp-curves.json"));
 }

@@ -169,7 +169,7 @@ TEST_CASE("experiments-b: rmsnorm's pre-norm MLP and the timing rounds") {
 }
 
 TEST_CASE("experiments-b: the classifier loop learns, deterministically") {
-  MnistData d;
+  ClassifierData d;
   d.train = blocks_dataset(640, 1), d.test = blocks_dataset(200, 2);
   auto run = [&] {
     manual_seed(init_seed(0));

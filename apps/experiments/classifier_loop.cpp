@@ -34,18 +34,25 @@ std::string strf(const char* fmt, ...) {
   return out;
 }
 
-MnistData load_mnist(const Context& ctx) {
-  std::ostream& log = *ctx.log;
-  LoadedData ld = load_data(parse_data_spec("mnist"), data::resolve_data_dir(ctx.data_dir), {1, 28, 28},
-                            /*train=*/true, log);
-  MnistData d;
+namespace {
+ClassifierData load_classifier_data(const Context& ctx, const std::string& name, const data::ImageShape& shape,
+                                    bool augment) {
+  LoadedData ld = load_data(parse_data_spec(name), data::resolve_data_dir(ctx.data_dir), shape, /*train=*/true,
+                            *ctx.log);
+  ClassifierData d;
   d.train = ld.train, d.test = ld.test;
-  d.train_transforms = train_transforms(parse_data_spec("mnist"), ld, /*augment=*/false);
+  d.train_transforms = train_transforms(parse_data_spec(name), ld, augment);
   d.test_transforms = eval_transforms(ld);
   return d;
 }
+}  // namespace
 
-LoopResult train_classifier(nn::Module& model, const MnistData& d, const LoopOptions& o, std::ostream* log) {
+ClassifierData load_mnist(const Context& ctx) { return load_classifier_data(ctx, "mnist", {1, 28, 28}, false); }
+ClassifierData load_cifar10(const Context& ctx, bool augment) {
+  return load_classifier_data(ctx, "cifar10", {3, 32, 32}, augment);
+}
+
+LoopResult train_classifier(nn::Module& model, const ClassifierData& d, const LoopOptions& o, std::ostream* log) {
   NORMA_CHECK(o.batch_size >= 1 && o.batch_size <= d.train->size(), "train_classifier: batch size ", o.batch_size,
               " for ", d.train->size(), " training images");
   data::LoaderOptions lo;
@@ -57,14 +64,26 @@ LoopResult train_classifier(nn::Module& model, const MnistData& d, const LoopOpt
   auto start = std::chrono::steady_clock::now();
   const int64_t per_epoch = loader.num_batches();
   const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;
+  // The hooks' time is not training time: `start` moves forward by it.
+  auto hook = [&](const auto& f, int64_t arg) {
+    const auto paused = std::chrono::steady_clock::now();
+    f(arg);
+    model.train();
+    start += std::chrono::steady_clock::now() - paused;
+  };
+  if (o.after_step) hook(o.after_step, 0);
   for (int64_t epoch = 0; r.steps < total; ++epoch) {
     loader.start_epoch(epoch);
     double loss_sum = 0;
-    int64_t n = 0;
+    int64_t n = 0, right = 0, seen = 0;
     for (data::Batch b; r.steps < total && loader.next(b);) {
       manual_seed(data::derive_seed(o.seed, kStepKey + uint64_t(r.steps)));  // dropout's masks
-      Tensor loss = cross_entropy(model(b.images), b.labels);
+      Tensor logits = model(b.images);
+      Tensor loss = cross_entropy(logits, b.labels);
       const double value = double(loss.item());
+      const std::vector<int64_t> pred = predictions(logits);
+      for (size_t i = 0; i < pred.size(); ++i) right += pred[i] == b.labels[i];
+      seen += int64_t(pred.size());
       if (!(value <= o.max_loss)) {  // NaN fails every comparison
         r.diverged = true;
         if (log) *log << "  " << o.label << ": diverged at step " << r.steps + 1 << " (loss " << value << ")\n";
@@ -74,9 +93,12 @@ LoopResult train_classifier(nn::Module& model, const MnistData& d, const LoopOpt
       opt.step();
       opt.zero_grad();
       ++r.steps, loss_sum += value, ++n;
+      r.losses.push_back(float(value));
+      if (o.after_step) hook(o.after_step, r.steps);
     }
     if (r.diverged) break;
     r.train_loss = n ? loss_sum / double(n) : 0.0;
+    r.train_accuracy = seen ? double(right) / double(seen) : 0.0;
     if (log) {
       char line[160];
       std::snprintf(line, sizeof line, "  %s: epoch %lld, step %lld/%lld, train loss %.4f, %.0f s\n", o.label.c_str(),
@@ -84,22 +106,17 @@ LoopResult train_classifier(nn::Module& model, const MnistData& d, const LoopOpt
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       *log << line << std::flush;
     }
-    if (o.after_epoch) {
-      const auto paused = std::chrono::steady_clock::now();
-      o.after_epoch(epoch + 1);
-      model.train();
-      start += std::chrono::steady_clock::now() - paused;  // evaluations are not training time
-    }
+    if (o.after_epoch) hook(o.after_epoch, epoch + 1);  // evaluations are not training time
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }
 
-double test_accuracy(nn::Module& model, const MnistData& d, int64_t batch_size) {
+double test_accuracy(nn::Module& model, const ClassifierData& d, int64_t batch_size) {
   return evaluate(model, d.test, d.test_transforms, batch_size).accuracy;
 }
 
-data::Batch test_batch(const MnistData& d, int64_t count) {
+data::Batch test_batch(const ClassifierData& d, int64_t count) {
   std::vector<int64_t> idx;
   for (int64_t i = 0; i < std::min(count, d.test->size()); ++i) idx.push_back(i);
   return data::make_batch(*d.test, idx, d.test_transforms);

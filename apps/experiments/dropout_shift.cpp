@@ -115,8 +115,8 @@ Report run_dropout_shift(const Context& ctx) {
   const int seeds = ctx.seeds_or(ctx.quick ? 1 : 2);
   const int64_t epochs = 2, max_steps = ctx.max_steps > 0 ? ctx.max_steps : ctx.quick ? 200 : 0;
   const int64_t recal_batches = ctx.quick ? 20 : 100, shift_images = 1000;
-  std::optional<MnistData> data;
-  auto mnist = [&]() -> const MnistData& {
+  std::optional<ClassifierData> data;
+  auto mnist = [&]() -> const ClassifierData& {
     if (!data) data = load_mnist(ctx);
     return *data;
   };
@@ -129,7 +129,7 @@ Report run_dropout_shift(const Context& ctx) {
     for (int seed = 0; seed < seeds; ++seed) {
       const std::string key = strf("cnn-%s-steps%lld-seed%d", places[p].second.c_str(), (long long)max_steps, seed);
       runs[p].push_back(cached_run(ctx, key, [&] {
-        const MnistData& d = mnist();
+        const ClassifierData& d = mnist();
         manual_seed(init_seed(uint64_t(seed)));
         DropoutCNN model(places[p].first, kCnnDropout);
         LoopOptions o;

@@ -57,8 +57,8 @@ Report run_ghost_bn(const Context& ctx) {
       {"large", "batch 4096", 4096, large_lr, {"bn", 32, 16}},
       {"ghost", "batch 4096, ghost batches of 128", 4096, large_lr, {"ghost", 128, 16}},
   };
-  std::optional<MnistData> data;  // loaded when a run needs it
-  auto mnist = [&]() -> const MnistData& {
+  std::optional<ClassifierData> data;  // loaded when a run needs it
+  auto mnist = [&]() -> const ClassifierData& {
     if (!data) data = load_mnist(ctx);
     return *data;
   };
@@ -72,7 +72,7 @@ Report run_ghost_bn(const Context& ctx) {
       std::string key = strf("%s-e%lld-seed%d", st.key.c_str(), (long long)epochs, seed);
       if (ctx.max_steps > 0) key += strf("-steps%lld", (long long)ctx.max_steps);
       nlohmann::json r = cached_run(ctx, key, [&] {
-        const MnistData& d = mnist();
+        const ClassifierData& d = mnist();
         manual_seed(init_seed(uint64_t(seed)));
         DeepMLP model(std::vector<int64_t>(5, 512), st.norm);
         LoopOptions o;

@@ -89,7 +89,7 @@ Report run_rmsnorm(const Context& ctx) {
   // ---- Part 2: a pre-norm MLP, 1 epoch each ----
   const int seeds = ctx.seeds_or(ctx.quick ? 1 : 2);
   const int64_t max_steps = ctx.max_steps > 0 ? ctx.max_steps : ctx.quick ? 150 : 0;
-  std::optional<MnistData> data;
+  std::optional<ClassifierData> data;
   const std::vector<std::string> kinds = {"ln", "rms"};
   std::vector<std::vector<double>> acc(kinds.size()), secs(kinds.size());
   std::vector<std::vector<std::string>> rows2;

@@ -2,12 +2,36 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <ostream>
 
 #include "core/error.h"
 
 namespace norma::apps::experiments {
 namespace fs = std::filesystem;
+
+namespace {
+
+// The curves of a finished run from its metrics.jsonl: the training loss of every log line
+// ("loss_step", "loss") and every evaluation ("eval_step", "eval_epoch", "test_accuracy_curve").
+void add_curves(const fs::path& metrics, nlohmann::json& result) {
+  std::ifstream in(metrics);
+  nlohmann::json loss_step = nlohmann::json::array(), loss_epoch = nlohmann::json::array(),
+                 loss = nlohmann::json::array();
+  nlohmann::json eval_step = nlohmann::json::array(), eval_epoch = nlohmann::json::array(),
+                 accuracy = nlohmann::json::array();
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json m = nlohmann::json::parse(line, nullptr, false);
+    if (m.is_discarded() || !m.contains("step")) continue;
+    if (m.contains("loss") && m["loss"].is_number()) loss_step.push_back(m["step"]), loss_epoch.push_back(m["epoch"]), loss.push_back(m["loss"]);
+    if (m.contains("test_accuracy") && m["test_accuracy"].is_number())
+      eval_step.push_back(m["step"]), eval_epoch.push_back(m["epoch"]), accuracy.push_back(m["test_accuracy"]);
+  }
+  result["loss_step"] = loss_step, result["loss_epoch"] = loss_epoch, result["loss"] = loss;
+  result["eval_step"] = eval_step, result["eval_epoch"] = eval_epoch, result["test_accuracy_curve"] = accuracy;
+}
+
+}  // namespace
 
 nlohmann::json train_run(const Context& ctx, const std::string& key, TrainOptions o) {
   return cached_run(ctx, key, [&] {
@@ -31,6 +55,7 @@ nlohmann::json train_run(const Context& ctx, const std::string& key, TrainOption
       if (what.find("training diverged") == std::string::npos) throw;
       result = {{"diverged", true}, {"message", what.substr(0, what.find(". "))}};
     }
+    add_curves(dir / "metrics.jsonl", result);
     char line[256];
     if (result["diverged"].get<bool>())
       std::snprintf(line, sizeof line, "  %s: %s\n", key.c_str(), result["message"].get<std::string>().c_str());
