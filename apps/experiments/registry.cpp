@@ -9,6 +9,11 @@ namespace norma::apps::experiments {
 Experiment bn_mnist_experiment();    // apps/experiments/bn_mnist.cpp
 Experiment lr_sweep_experiment();    // apps/experiments/lr_sweep.cpp
 Experiment batch_size_experiment();  // apps/experiments/batch_size.cpp
+Experiment cifar_bn_experiment();    // apps/experiments/cifar_bn.cpp
+Experiment depth_experiment();       // apps/experiments/depth.cpp
+Experiment preact_experiment();      // apps/experiments/preact.cpp
+Experiment noisy_bn_experiment();    // apps/experiments/noisy_bn.cpp
+Experiment landscape_experiment();   // apps/experiments/landscape.cpp
 
 const std::vector<Experiment>& all_experiments() {
   static const std::vector<Experiment> list = {
@@ -19,6 +24,11 @@ const std::vector<Experiment>& all_experiments() {
       train_eval_experiment(),
       dropout_shift_experiment(),
       rmsnorm_experiment(),
+      cifar_bn_experiment(),
+      depth_experiment(),
+      preact_experiment(),
+      noisy_bn_experiment(),
+      landscape_experiment(),
   };
   return list;
 }
