@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "apps/experiments/classifier_loop.h"
 #include "apps/experiments/experiment_nets.h"
@@ -188,4 +189,37 @@ TEST_CASE("experiments-b: the classifier loop learns, deterministically") {
   auto [acc2, w2] = run();
   CHECK(acc1 > 0.9);
   CHECK(w1 == w2);
+}
+
+TEST_CASE("experiments-b: the classifier loop's options reach the update") {
+  ClassifierData d;
+  d.train = blocks_dataset(256, 1), d.test = blocks_dataset(64, 2);
+  // The first losses and the final weights of a short run with the given changes.
+  auto run = [&](const std::function<void(LoopOptions&)>& change) {
+    manual_seed(init_seed(0));
+    DeepMLP model({16}, nn::NormConfig{"bn", 32, 16});
+    LoopOptions o;
+    o.batch_size = 64, o.lr = 0.05, o.epochs = 1, o.seed = 0;
+    change(o);
+    LoopResult r = train_classifier(model, d, o, nullptr);
+    return std::make_pair(r.losses, model.state_dict()[0].second.to_vector());
+  };
+  const auto base = run([](LoopOptions&) {});
+  REQUIRE(base.first.size() == 4);
+  CHECK(run([](LoopOptions&) {}) == base);  // deterministic, so any difference below is the option's
+  // Label smoothing changes the loss from the first step on.
+  const auto smooth = run([](LoopOptions& o) { o.label_smoothing = 0.2f; });
+  CHECK(smooth.first[0] != base.first[0]);
+  // Nesterov and weight decay leave the first loss alone and change the weights.
+  const auto nesterov = run([](LoopOptions& o) { o.nesterov = true; });
+  CHECK(nesterov.first[0] == base.first[0]);
+  CHECK(nesterov.second != base.second);
+  const auto decay = run([](LoopOptions& o) { o.weight_decay = 0.1; });
+  CHECK(decay.second != base.second);
+  // The schedule sets each step's lr: StepLR(1, gamma 0) is the base lr at step 0 and 0 after,
+  // so the weights stop where one step left them.
+  const auto one_step = run([](LoopOptions& o) { o.max_steps = 1; });
+  const auto frozen = run([](LoopOptions& o) { o.schedule = std::make_shared<optim::StepLR>(1, 0.0); });
+  CHECK(frozen.second == one_step.second);
+  CHECK(frozen.second != base.second);
 }

@@ -7,6 +7,7 @@
 
 #include "apps/experiments/channel_noise.h"
 #include "apps/experiments/cifar_runs.h"
+#include "apps/experiments/fast_cifar_net.h"
 #include "apps/experiments/landscape_probe.h"
 #include "core/norma.h"
 #include "gradcheck.h"
@@ -159,4 +160,18 @@ TEST_CASE("experiments-cifar: the recipe and its run keys") {
   ctx.max_steps = 7;
   CHECK(cifar_recipe(ctx, "vgg", "none", 0.4, 10, 0, 40).steps == 7);
   check_options(cifar_recipe(ctx, "plain56", "gn", 0.02, 3, 0, 40));  // every setting valid
+}
+
+TEST_CASE("experiments-cifar: FastCifarNet's shapes and its multiply-accumulate count") {
+  FastCifarNet net(2, {4, 8, 8});
+  // stem 32*32*9*3*2, block 1: 32*32*9*2*4 then 16*16*9*4*4, block 2: 16*16*9*4*8 then
+  // 8*8*9*8*8, block 3: 8*8*9*8*8 then 4*4*9*8*8, fc 8*10
+  CHECK(net.forward_macs() == 55296 + 73728 + 36864 + 73728 + 36864 + 36864 + 9216 + 80);
+  // cifar-target's net: 663,552 + 14,155,776 + 9,437,184 + 3 x 37,748,736 + 9,437,184 + 2,560
+  CHECK(FastCifarNet(24, {64, 256, 256}).forward_macs() == 146942464);
+  Tensor y = net(randn({2, 3, 32, 32}));
+  CHECK(y.shape() == Shape{2, 10});
+  CHECK(net.num_parameters() == 3 * 2 * 9 + 2 * 2 + 2 * 4 * 9 + 4 * 4 * 9 + 2 * 4 * 2 + 4 * 8 * 9 + 8 * 8 * 9 +
+                                    2 * 8 * 2 + 8 * 8 * 9 * 2 + 2 * 8 * 2 + 8 * 10);
+  CHECK_THROWS_WITH_AS(net(randn({2, 3, 28, 28})), doctest::Contains("expected [N, 3, 32, 32]"), Error);
 }

@@ -58,7 +58,12 @@ LoopResult train_classifier(nn::Module& model, const ClassifierData& d, const Lo
   data::LoaderOptions lo;
   lo.batch_size = o.batch_size, lo.seed = o.seed, lo.drop_last = true, lo.transforms = d.train_transforms;
   data::DataLoader loader(d.train, lo);
-  optim::SGD opt(model.parameters(), o.lr, o.momentum);
+  std::vector<Tensor> decay, no_decay;
+  for (const Tensor& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<optim::ParamGroup> groups;
+  if (!decay.empty()) groups.emplace_back(decay, optim::Options{{"weight_decay", o.weight_decay}});
+  if (!no_decay.empty()) groups.emplace_back(no_decay, optim::Options{{"weight_decay", 0.0}});
+  optim::SGD opt(groups, o.lr, o.momentum, /*dampening=*/0, o.weight_decay, o.nesterov);
   model.train();
   LoopResult r;
   auto start = std::chrono::steady_clock::now();
@@ -78,8 +83,9 @@ LoopResult train_classifier(nn::Module& model, const ClassifierData& d, const Lo
     int64_t n = 0, right = 0, seen = 0;
     for (data::Batch b; r.steps < total && loader.next(b);) {
       manual_seed(data::derive_seed(o.seed, kStepKey + uint64_t(r.steps)));  // dropout's masks
+      if (o.schedule) o.schedule->apply(opt, r.steps);
       Tensor logits = model(b.images);
-      Tensor loss = cross_entropy(logits, b.labels);
+      Tensor loss = cross_entropy(logits, b.labels, Reduction::Mean, o.label_smoothing);
       const double value = double(loss.item());
       const std::vector<int64_t> pred = predictions(logits);
       for (size_t i = 0; i < pred.size(); ++i) right += pred[i] == b.labels[i];

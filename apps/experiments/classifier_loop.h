@@ -1,7 +1,7 @@
 // A plain training loop for the experiments' own networks on MNIST or CIFAR-10 (the built-in models go
 // through apps/training.h's train(), which also writes a run directory).
 //
-// SGD (torch.optim.SGD's rule, no weight decay) on the mean cross-entropy, batches in a seeded
+// SGD (torch.optim.SGD's rule) on the mean cross-entropy, batches in a seeded
 // order with the last incomplete batch dropped (so every step sees exactly batch_size images:
 // GhostBatchNorm needs a multiple of its ghost size), dropout's masks reseeded before each step
 // from (seed, step) as train() does: the same seed and thread count give the same weights.
@@ -17,6 +17,7 @@
 #include "data/dataset.h"
 #include "data/transforms.h"
 #include "layers/module.h"
+#include "optim/schedule.h"
 
 namespace norma::apps::experiments {
 
@@ -38,6 +39,10 @@ struct LoopOptions {
   int64_t max_steps = 0;   // > 0: stop after this many steps
   uint64_t seed = 0;       // batch order and dropout masks (the caller seeds the weights)
   double max_loss = 1e4;   // a loss that is NaN or above this ends the run as diverged
+  double weight_decay = 0;  // on the weights (dim >= 2) only, not on norm parameters and biases
+  bool nesterov = false;
+  float label_smoothing = 0;
+  std::shared_ptr<optim::Schedule> schedule;  // null: constant lr
   std::string label;       // names the run in progress lines
   // Called after each epoch (1-based) with the model still in training mode, e.g. to evaluate.
   std::function<void(int64_t epoch)> after_epoch;

@@ -66,19 +66,19 @@ Report run_noisy_bn(const Context& ctx) {
         LoopOptions o;
         o.batch_size = 128, o.lr = lr, o.momentum = 0.9, o.epochs = kEpochs, o.max_steps = max_steps, o.seed = 0;
         o.label = key;
-        LoopResult lr_ = train_classifier(*model, *data, o, ctx.log);
+        LoopResult res = train_classifier(*model, *data, o, ctx.log);
         json curve = json::array();  // the mean loss of every 10 steps
-        for (size_t i = 0; i + 10 <= lr_.losses.size(); i += 10) {
+        for (size_t i = 0; i + 10 <= res.losses.size(); i += 10) {
           double m = 0;
-          for (size_t j = i; j < i + 10; ++j) m += lr_.losses[j] / 10.0;
+          for (size_t j = i; j < i + 10; ++j) m += res.losses[j] / 10.0;
           curve.push_back(m);
         }
-        return json{{"diverged", lr_.diverged},
-                    {"train_loss", lr_.train_loss},
-                    {"train_accuracy", lr_.train_accuracy},
-                    {"test_accuracy", lr_.diverged ? 0.0 : test_accuracy(*model, *data)},
-                    {"steps", lr_.steps},
-                    {"seconds", lr_.seconds},
+        return json{{"diverged", res.diverged},
+                    {"train_loss", res.train_loss},
+                    {"train_accuracy", res.train_accuracy},
+                    {"test_accuracy", res.diverged ? 0.0 : test_accuracy(*model, *data)},
+                    {"steps", res.steps},
+                    {"seconds", res.seconds},
                     {"loss_every10", curve}};
       });
       runs[s].push_back(r);

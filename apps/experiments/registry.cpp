@@ -14,6 +14,7 @@ Experiment depth_experiment();       // apps/experiments/depth.cpp
 Experiment preact_experiment();      // apps/experiments/preact.cpp
 Experiment noisy_bn_experiment();    // apps/experiments/noisy_bn.cpp
 Experiment landscape_experiment();   // apps/experiments/landscape.cpp
+Experiment cifar_target_experiment();  // apps/experiments/cifar_target.cpp
 
 const std::vector<Experiment>& all_experiments() {
   static const std::vector<Experiment> list = {
@@ -29,6 +30,7 @@ const std::vector<Experiment>& all_experiments() {
       preact_experiment(),
       noisy_bn_experiment(),
       landscape_experiment(),
+      cifar_target_experiment(),
   };
   return list;
 }
