@@ -51,6 +51,15 @@ std::vector<int64_t> predictions(const Tensor& logits) {
   return out;
 }
 
+std::vector<optim::ParamGroup> weight_decay_groups(const nn::Module& model) {
+  std::vector<Tensor> decay, no_decay;
+  for (const Tensor& p : model.parameters()) (p.dim() <= 1 ? no_decay : decay).push_back(p);
+  std::vector<optim::ParamGroup> groups;
+  if (!decay.empty()) groups.emplace_back(decay);
+  if (!no_decay.empty()) groups.emplace_back(no_decay, optim::Options{{"weight_decay", 0.0}});
+  return groups;
+}
+
 using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
@@ -72,13 +81,8 @@ struct InterruptHandler {
   ~InterruptHandler() { std::signal(SIGINT, previous); }
 };
 
-// Two groups: weights (dim >= 2) decay, norm parameters and biases (dim <= 1) do not.
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, const nn::Module& model) {
-  std::vector<Tensor> decay, no_decay;
-  for (const Tensor& p : model.parameters()) (p.dim() <= 1 ? no_decay : decay).push_back(p);
-  std::vector<optim::ParamGroup> groups;
-  if (!decay.empty()) groups.emplace_back(decay);
-  if (!no_decay.empty()) groups.emplace_back(no_decay, optim::Options{{"weight_decay", 0.0}});
+  const std::vector<optim::ParamGroup> groups = weight_decay_groups(model);
   if (o.optimizer == "sgd")
     return std::make_unique<optim::SGD>(groups, o.lr, o.momentum, 0.0, o.weight_decay);
   if (o.optimizer == "adam")

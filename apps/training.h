@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "data/transforms.h"
 #include "layers/module.h"
+#include "optim/optimizer.h"
 
 namespace norma::apps {
 
@@ -59,6 +60,10 @@ void settings_from_checkpoint(TrainOptions& o, const std::vector<std::string>& g
 
 // The index of each row's largest logit ([N, classes] -> N labels).
 std::vector<int64_t> predictions(const Tensor& logits);
+
+// The optimizer's parameter groups: the weights (dim >= 2) take the optimizer's weight decay,
+// norm parameters and biases (dim <= 1) none.
+std::vector<optim::ParamGroup> weight_decay_groups(const nn::Module& model);
 
 struct EvalResult {
   double loss = 0;      // mean cross-entropy

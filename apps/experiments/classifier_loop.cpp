@@ -58,12 +58,7 @@ LoopResult train_classifier(nn::Module& model, const ClassifierData& d, const Lo
   data::LoaderOptions lo;
   lo.batch_size = o.batch_size, lo.seed = o.seed, lo.drop_last = true, lo.transforms = d.train_transforms;
   data::DataLoader loader(d.train, lo);
-  std::vector<Tensor> decay, no_decay;
-  for (const Tensor& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  std::vector<optim::ParamGroup> groups;
-  if (!decay.empty()) groups.emplace_back(decay, optim::Options{{"weight_decay", o.weight_decay}});
-  if (!no_decay.empty()) groups.emplace_back(no_decay, optim::Options{{"weight_decay", 0.0}});
-  optim::SGD opt(groups, o.lr, o.momentum, /*dampening=*/0, o.weight_decay, o.nesterov);
+  optim::SGD opt(weight_decay_groups(model), o.lr, o.momentum, /*dampening=*/0, o.weight_decay, o.nesterov);
   model.train();
   LoopResult r;
   auto start = std::chrono::steady_clock::now();
