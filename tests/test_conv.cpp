@@ -125,6 +125,28 @@ TEST_CASE("conv2d: the direct 3x3 kernel equals im2col + sgemm, forward and back
   }
 }
 
+TEST_CASE("conv2d: the direct stride-2 3x3 forward equals im2col + sgemm") {
+  // conv2d(x, w, b, 2, 1) takes conv3x3's phase-plane forward (its backward is im2col's); the
+  // reference pads first and takes im2col + sgemm. Even and odd sizes, partial channel blocks.
+  struct Case { int64_t N, C, H, W, Cout; };
+  for (Case c : {Case{2, 16, 32, 32, 32}, Case{3, 5, 7, 13, 7}, Case{2, 3, 8, 8, 16}, Case{1, 1, 5, 3, 13},
+                 Case{2, 32, 16, 16, 64}, Case{1, 4, 1, 1, 6}}) {
+    INFO("N " << c.N << " C " << c.C << " H " << c.H << " W " << c.W << " Cout " << c.Cout);
+    Generator gen(uint64_t(c.C * 100 + c.W + 7));
+    Tensor x = randn({c.N, c.C, c.H, c.W}, &gen), w = randn({c.Cout, c.C, 3, 3}, &gen), b = randn({c.Cout}, &gen);
+    Tensor xa = x.clone().requires_grad_(), wa = w.clone().requires_grad_();
+    Tensor xb = x.clone().requires_grad_(), wb = w.clone().requires_grad_();
+    Tensor direct = conv2d(xa, wa, b, 2, 1);
+    Tensor reference = conv2d(pad(xb, {1, 1, 1, 1}), wb, b, 2, 0);
+    REQUIRE(direct.shape() == reference.shape());
+    check_close(direct, reference, "output");
+    Tensor g = randn(direct.shape(), &gen);
+    direct.backward(g), reference.backward(g);
+    check_close(xa.grad(), xb.grad(), "input gradient");
+    check_close(wa.grad(), wb.grad(), "weight gradient");
+  }
+}
+
 TEST_CASE("conv2d: bit-identical backward across runs") {
   Generator gen(8);
   Tensor x = randn({6, 8, 16, 16}, &gen).requires_grad_(), w = randn({16, 8, 3, 3}, &gen).requires_grad_(),

@@ -23,19 +23,49 @@ bool conv3x3_available() {
 namespace {
 constexpr int64_t kCoBlock = 6;  // output channels per forward block: 6 x 2 vector accumulators
 
+#ifdef NORMA_CONV3X3  // the grids, buffers and kernels below exist only where AVX2 + FMA are built in
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// The padded-width grid of one image (see conv3x3.h).
+// The flat grid of one image (see conv3x3.h): output (oh, ow) is q = oh*pitch + ow, the
+// columns ow >= W are computed and dropped, and tap k = kh*3 + kw reads the input planes at
+// q + off[k].
 struct Grid {
-  int64_t H, W, W2, Q, Qr, Lp;  // W2 = W + 2; Q = H*W2 outputs; Qr = Q rounded up to 16; Lp = plane stride
-  Grid(int64_t h, int64_t w) : H(h), W(w), W2(w + 2), Q(h * (w + 2)), Qr(round_up(Q, 16)) {
-    // The kernel reads up to xpad[Qr - 1 + 2*W2 + 2] <= (H+2)*W2 + 16 of a plane: zero slack
-    // past the padded image (it only feeds the dropped outputs).
-    Lp = round_up((h + 2) * W2 + 17, 8);
-  }
+  int64_t H, W;    // output size
+  int64_t pitch;   // row pitch: W + 1 (stride 1) or W + 1 of the phase planes (stride 2)
+  int64_t Qr;      // outputs computed: H*pitch rounded up to 8 (a vector)
+  int64_t Lp;      // floats per input channel: its padded plane, or its four phase planes
+  int64_t Lph;     // floats per phase plane (stride 2)
+  int64_t off[9];  // where tap k reads, relative to q
 };
 
-#ifdef NORMA_CONV3X3  // the buffers and kernels below exist only where AVX2 + FMA are built in
+// Stride 1 on an H x W image: one padded plane per channel with a pitch of W + 1. Rows share
+// their padding column: the right neighbour of the last pixel of a row is the left padding
+// cell of the next row, so only one column in W + 1 is dropped (not two in W + 2).
+Grid stride1_grid(int64_t H, int64_t W) {
+  Grid g{H, W, W + 1, round_up(H * (W + 1), 8), 0, 0, {}};
+  // The kernel reads up to index Qr - 1 + off[8] <= (H+2)*pitch + 8 of a plane: zero slack past
+  // the padded image (it only feeds dropped outputs).
+  g.Lp = round_up((H + 2) * g.pitch + 17, 8);
+  for (int k = 0; k < 9; ++k) g.off[k] = (k / 3) * g.pitch + k % 3;
+  return g;
+}
+
+// Stride 2 on an H x W image (output Ho x Wo): the padded image xpad (H+2 x W+2) split into four
+// phase planes P[pr][pc][i][j] = xpad[2i + pr][2j + pc], i <= Ho, j <= Wo, pitch Wo + 1. Output
+// (oh, ow) reads xpad[2oh + kh][2ow + kw] = P[kh%2][kw%2][oh + kh/2][ow + kw/2]: again a 1-D
+// convolution over q, with one dropped column per row.
+Grid stride2_grid(int64_t H, int64_t W) {
+  const int64_t Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+  Grid g{Ho, Wo, Wo + 1, round_up(Ho * (Wo + 1), 8), 0, 0, {}};
+  g.Lph = round_up((Ho + 1) * g.pitch + 16, 8);  // reads reach Qr - 1 + pitch + 1 of a phase plane
+  g.Lp = 4 * g.Lph;
+  for (int k = 0; k < 9; ++k) {
+    const int64_t kh = k / 3, kw = k % 3;
+    g.off[k] = ((kh % 2) * 2 + kw % 2) * g.Lph + (kh / 2) * g.pitch + kw / 2;
+  }
+  return g;
+}
+
 float* scratch(int which, int64_t n) {
   thread_local std::vector<float> bufs[3];  // padded x, padded dout, one block's outputs
   std::vector<float>& b = bufs[which];
@@ -43,56 +73,77 @@ float* scratch(int which, int64_t n) {
   return b.data();
 }
 
-// planes [n, Lp] <- src [n, H, W] with a zero border of 1 and zero slack.
+// planes [n, Lp] <- src [n, H, W] (stride-1 grid) with a zero border of 1 and zero slack.
 void pad_planes(const float* src, int64_t n, const Grid& g, float* planes) {
   std::fill(planes, planes + n * g.Lp, 0.f);
   for (int64_t c = 0; c < n; ++c)
     for (int64_t h = 0; h < g.H; ++h)
-      std::memcpy(planes + c * g.Lp + (h + 1) * g.W2 + 1, src + (c * g.H + h) * g.W, size_t(g.W) * sizeof(float));
+      std::memcpy(planes + c * g.Lp + (h + 1) * g.pitch + 1, src + (c * g.H + h) * g.W, size_t(g.W) * sizeof(float));
 }
 
-// acc[c][v] over 16 outputs q..q+15 of the 6 output channels of one block:
+// planes [n][4][Lph] <- the phase planes of src [n, H, W] (stride-2 grid g).
+void phase_planes(const float* src, int64_t n, int64_t H, int64_t W, const Grid& g, float* planes) {
+  std::fill(planes, planes + n * g.Lp, 0.f);
+  for (int64_t c = 0; c < n; ++c)
+    for (int64_t p = 0; p < 4; ++p) {
+      const int64_t pr = p / 2, pc = p % 2;
+      float* plane = planes + c * g.Lp + p * g.Lph;
+      for (int64_t i = 0; i <= g.H; ++i) {
+        const int64_t r = 2 * i + pr - 1;  // the row of x (xpad row 2i + pr)
+        if (r < 0 || r >= H) continue;
+        const float* xr = src + (c * H + r) * W;
+        for (int64_t j = 0; j <= g.W; ++j) {
+          const int64_t col = 2 * j + pc - 1;
+          if (col >= 0 && col < W) plane[i * g.pitch + j] = xr[col];
+        }
+      }
+    }
+}
+
+// acc[c][v] over V*8 outputs q.. of the 6 output channels of one block (V = 2, or 1 for the
+// last 8 of a grid):
 //   out[c][q + i] = sum_{ci < C, k < 9} wb[ci][k][c] * xp[ci][q + i + off[k]]
+template <int V>
 void forward_tile(const float* xp, int64_t Lp, int64_t C, const float* wb, const int64_t* off, float* out,
                   int64_t ld) {
-  __m256 acc[kCoBlock][2];
+  __m256 acc[kCoBlock][V];
 #pragma GCC unroll 6
-  for (int c = 0; c < kCoBlock; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+  for (int c = 0; c < kCoBlock; ++c)
+    for (int v = 0; v < V; ++v) acc[c][v] = _mm256_setzero_ps();
   for (int64_t ci = 0; ci < C; ++ci) {
     const float* xc = xp + ci * Lp;
     const float* wc = wb + ci * 9 * kCoBlock;
 #pragma GCC unroll 9
     for (int k = 0; k < 9; ++k) {
-      const __m256 x0 = _mm256_loadu_ps(xc + off[k]), x1 = _mm256_loadu_ps(xc + off[k] + 8);
+      __m256 xv[V];
+      for (int v = 0; v < V; ++v) xv[v] = _mm256_loadu_ps(xc + off[k] + 8 * v);
 #pragma GCC unroll 6
       for (int c = 0; c < kCoBlock; ++c) {
         const __m256 w = _mm256_broadcast_ss(wc + k * kCoBlock + c);
-        acc[c][0] = _mm256_fmadd_ps(w, x0, acc[c][0]);
-        acc[c][1] = _mm256_fmadd_ps(w, x1, acc[c][1]);
+        for (int v = 0; v < V; ++v) acc[c][v] = _mm256_fmadd_ps(w, xv[v], acc[c][v]);
       }
     }
   }
 #pragma GCC unroll 6
-  for (int c = 0; c < kCoBlock; ++c) {
-    _mm256_storeu_ps(out + c * ld, acc[c][0]);
-    _mm256_storeu_ps(out + c * ld + 8, acc[c][1]);
-  }
+  for (int c = 0; c < kCoBlock; ++c)
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + c * ld + 8 * v, acc[c][v]);
 }
 
-// The forward form on padded planes: out [Cout, H, W] = conv(planes [C, Lp]) + bias.
+// The forward form on prepared planes: out [Cout, H, W] = conv(planes [C, Lp]) + bias.
 void forward_planes(const float* planes, const float* packed, const float* bias, int64_t C, int64_t Cout,
                     const Grid& g, float* out) {
-  const int64_t off[9] = {0, 1, 2, g.W2, g.W2 + 1, g.W2 + 2, 2 * g.W2, 2 * g.W2 + 1, 2 * g.W2 + 2};
-  float* tile = scratch(2, kCoBlock * g.Qr);  // [6, Qr]: one block's outputs on the padded-width grid
+  float* tile = scratch(2, kCoBlock * g.Qr);  // [6, Qr]: one block's outputs on the flat grid
   for (int64_t cb = 0; cb * kCoBlock < Cout; ++cb) {
     const float* wb = packed + cb * C * 9 * kCoBlock;
-    for (int64_t q = 0; q < g.Qr; q += 16) forward_tile(planes + q, g.Lp, C, wb, off, tile + q, g.Qr);
-    // keep the W real columns of each row (q = oh*W2 + ow, ow < W)
+    int64_t q = 0;
+    for (; q + 16 <= g.Qr; q += 16) forward_tile<2>(planes + q, g.Lp, C, wb, g.off, tile + q, g.Qr);
+    if (q < g.Qr) forward_tile<1>(planes + q, g.Lp, C, wb, g.off, tile + q, g.Qr);
+    // keep the W real columns of each row (q = oh*pitch + ow, ow < W)
     for (int64_t c = 0; c < kCoBlock && cb * kCoBlock + c < Cout; ++c) {
       const int64_t co = cb * kCoBlock + c;
       const float b = bias ? bias[co] : 0.f;
       for (int64_t h = 0; h < g.H; ++h) {
-        const float* src = tile + c * g.Qr + h * g.W2;
+        const float* src = tile + c * g.Qr + h * g.pitch;
         float* dst = out + (co * g.H + h) * g.W;
         for (int64_t w = 0; w < g.W; ++w) dst[w] = src[w] + b;
       }
@@ -100,16 +151,15 @@ void forward_planes(const float* planes, const float* packed, const float* bias,
   }
 }
 
-
 // dw9[k][co][ci] += sum_{q < Qr} dout'[co][q] * xt[q + off_k][ci] with the image channels-last
-// (xt [Lp][C], C a multiple of 16) and dout' = dpad shifted by W2 + 1: for each tap, 6 output
+// (xt [Lp][C], C a multiple of 16) and dout' = dpad shifted by pitch + 1: for each tap, 6 output
 // channels x 16 input channels of accumulators, one broadcast of dout and two vector loads of
 // x per 12 FMAs. Rows of a partial block of output channels read a valid row and are not kept.
 void weight_grad_tap(const float* xt, const float* dpad, int64_t C, int64_t Cout, const Grid& g, int64_t off,
                      float* dwk) {
   for (int64_t co0 = 0; co0 < Cout; co0 += kCoBlock) {
     const float* d[kCoBlock];
-    for (int c = 0; c < kCoBlock; ++c) d[c] = dpad + std::min<int64_t>(co0 + c, Cout - 1) * g.Lp + g.W2 + 1;
+    for (int c = 0; c < kCoBlock; ++c) d[c] = dpad + std::min<int64_t>(co0 + c, Cout - 1) * g.Lp + g.pitch + 1;
     for (int64_t ci0 = 0; ci0 < C; ci0 += 16) {
       __m256 acc[kCoBlock][2];
 #pragma GCC unroll 6
@@ -154,43 +204,50 @@ std::vector<float> conv3x3_pack(const float* w, int64_t Cout, int64_t C, bool tr
 }
 
 void conv3x3_forward(const float* x, const float* packed, const float* bias, int64_t C, int64_t Cout, int64_t H,
-                     int64_t W, float* out) {
+                     int64_t W, int64_t stride, float* out) {
 #ifdef NORMA_CONV3X3
-  const Grid g(H, W);
-  float* xpad = scratch(0, C * g.Lp);
-  pad_planes(x, C, g, xpad);
-  forward_planes(xpad, packed, bias, C, Cout, g, out);
+  if (stride == 1) {
+    const Grid g = stride1_grid(H, W);
+    float* xpad = scratch(0, C * g.Lp);
+    pad_planes(x, C, g, xpad);
+    forward_planes(xpad, packed, bias, C, Cout, g, out);
+  } else {
+    const Grid g = stride2_grid(H, W);
+    float* xph = scratch(0, C * g.Lp);
+    phase_planes(x, C, H, W, g, xph);
+    forward_planes(xph, packed, bias, C, Cout, g, out);
+  }
 #else
-  (void)x, (void)packed, (void)bias, (void)C, (void)Cout, (void)H, (void)W, (void)out;
+  (void)x, (void)packed, (void)bias, (void)C, (void)Cout, (void)H, (void)W, (void)stride, (void)out;
 #endif
 }
 
 void conv3x3_backward(const float* x, const float* gout, const float* packed_t, int64_t C, int64_t Cout, int64_t H,
                       int64_t W, float* dx, float* dw9) {
 #ifdef NORMA_CONV3X3
-  const Grid g(H, W);
+  const Grid g = stride1_grid(H, W);
   float* dpad = scratch(1, Cout * g.Lp);
   pad_planes(gout, Cout, g, dpad);
   if (dx) forward_planes(dpad, packed_t, nullptr, Cout, C, g, dx);  // dx = conv(dout, flipped w^T)
   if (dw9) {
     // dw9[k] [Cout, C] += dout' [Cout, Qr] @ (xpad + off_k)^T [Qr, C]: dout' = dpad shifted by
-    // W2 + 1 is dout on the padded-width grid with zeros in the dropped columns, and the rows of
+    // pitch + 1 is dout on the flat grid with zeros in the dropped columns, and the rows of
     // xpad + off_k are channel planes Lp apart, so each tap is one sgemm on the padded planes.
     if (C % 16 == 0) {
-      // channels-last padded image: xt[(h+1)*W2 + w+1][ci] = x[ci][h][w], zeros elsewhere
+      // channels-last padded image: xt[(h+1)*pitch + w+1][ci] = x[ci][h][w], zeros elsewhere
       float* xt = scratch(0, g.Lp * C);
       std::fill(xt, xt + g.Lp * C, 0.f);
       for (int64_t ci = 0; ci < C; ++ci)
         for (int64_t h = 0; h < H; ++h)
-          for (int64_t w = 0; w < W; ++w) xt[((h + 1) * g.W2 + w + 1) * C + ci] = x[(ci * H + h) * W + w];
+          for (int64_t w = 0; w < W; ++w) xt[((h + 1) * g.pitch + w + 1) * C + ci] = x[(ci * H + h) * W + w];
       for (int64_t k = 0; k < 9; ++k)
-        weight_grad_tap(xt, dpad, C, Cout, g, (k / 3) * g.W2 + k % 3, dw9 + k * Cout * C);
+        weight_grad_tap(xt, dpad, C, Cout, g, g.off[k], dw9 + k * Cout * C);
       return;
     }
     float* xpad = scratch(0, C * g.Lp);
     pad_planes(x, C, g, xpad);
     for (int64_t k = 0; k < 9; ++k)
-      sgemm(false, true, Cout, C, g.Qr, 1.f, dpad + g.W2 + 1, g.Lp, xpad + (k / 3) * g.W2 + k % 3, g.Lp, 1.f,
+      sgemm(false, true, Cout, C, g.Qr, 1.f, dpad + g.pitch + 1, g.Lp, xpad + g.off[k], g.Lp, 1.f,
             dw9 + k * Cout * C, C);
   }
 #else

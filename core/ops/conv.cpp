@@ -9,7 +9,7 @@
 // A 1x1 kernel with stride 1 and no padding needs no im2col: col is x[n, g] itself. A 3x3
 // kernel with stride 1 and padding 1 (one group, AVX2) computes out and dx with the direct
 // kernels of core/kernels/conv3x3.h instead: out, dx and dW without im2col (resnet20's
-// training step: 411 -> 284 ms on 2 threads).
+// training step: 411 -> 284 ms on 2 threads); with stride 2, its forward.
 //
 // Threads: each thread takes a static slice of the batch and calls sgemm inside the parallel
 // region, where OpenBLAS (OpenMP build) runs single-threaded. With fewer images than threads
@@ -35,6 +35,7 @@ struct ConvShape {
   ConvGeometry g;  // per group: C = Cg
   bool direct;     // 1x1, stride 1, no padding: col = x
   bool k3;         // 3x3, stride 1, padding 1, one group, AVX2: core/kernels/conv3x3.h
+  bool k3s2;       // the same with stride 2: its forward only (the backward is im2col's)
   int64_t K() const { return g.col_rows(); }
   int64_t P() const { return g.col_cols(); }
 };
@@ -92,10 +93,10 @@ const float* columns(const ConvShape& s, const float* xg) {
 
 void conv_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* out) {
   const int64_t K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
-  if (s.k3) {
+  if (s.k3 || s.k3s2) {
     const std::vector<float> packed = conv3x3_pack(w, s.Cout, s.C, false);
     for_each_image(s, [&](int64_t n, int) {
-      conv3x3_forward(x + n * s.C * HW, packed.data(), b, s.C, s.Cout, s.g.H, s.g.W, out + n * s.Cout * P);
+      conv3x3_forward(x + n * s.C * HW, packed.data(), b, s.C, s.Cout, s.g.H, s.g.W, s.g.sh, out + n * s.Cout * P);
     });
     return;
   }
@@ -183,8 +184,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntPair
   g.oh = conv_out_size(g.H, g.kh, g.sh, g.ph, g.dh);
   g.ow = conv_out_size(g.W, g.kw, g.sw, g.pw, g.dw);
   s.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-  s.k3 = conv3x3_available() && groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph == 1 &&
-         g.pw == 1 && g.dh == 1 && g.dw == 1;
+  const bool k3any = conv3x3_available() && groups == 1 && g.kh == 3 && g.kw == 3 && g.ph == 1 && g.pw == 1 &&
+                    g.dh == 1 && g.dw == 1 && g.sh == g.sw;
+  s.k3 = k3any && g.sh == 1;
+  s.k3s2 = k3any && g.sh == 2;
 
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
