@@ -87,8 +87,8 @@ Report run_landscape(const Context& ctx) {
           false, true, {}};
   std::vector<double> var[2], pred[2], beta[2];
   std::ostringstream res;
-  res << "| | steps | final train loss (last epoch) | median loss variation | median ||g_eta - g|| range | median "
-         "max ||g_eta - g|| | median beta |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+  res << "| | steps | final train loss (last epoch) | median loss variation | median \\|\\|g_eta - g\\|\\| range | median "
+         "max \\|\\|g_eta - g\\|\\| | median beta |\n| --- | --- | --- | --- | --- | --- | --- |\n";
   std::vector<double> gmax[2];
   for (size_t i = 0; i < runs.size(); ++i) {
     const json& r = runs[i];
