@@ -105,7 +105,7 @@ TEST_CASE("conv2d: batch-parallel result matches image by image") {
 TEST_CASE("conv2d: the direct 3x3 kernel equals im2col + sgemm, forward and backward") {
   // conv2d(x, w, b, 1, 1) takes core/kernels/conv3x3 (where AVX2 is built in); the same conv
   // written as pad(x, 1) then conv2d with padding 0 takes im2col + sgemm. Output-channel counts
-  // that fill no whole block of 6 (forward) or 4 (dw), widths from 3 to 32, one channel.
+  // that fill no whole block of 4 (forward) or 6 (dw), widths from 3 to 32, one channel.
   struct Case { int64_t N, C, H, W, Cout; };
   for (Case c : {Case{3, 5, 7, 13, 7}, Case{2, 16, 8, 8, 16}, Case{2, 3, 32, 32, 16}, Case{1, 1, 5, 3, 13},
                  Case{4, 17, 6, 9, 2}}) {

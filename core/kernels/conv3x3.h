@@ -39,8 +39,8 @@ namespace norma {
 
 bool conv3x3_available();
 
-// Weights [Cout, C, 3, 3] packed for the forward kernel: blocks of 6 output channels, within a
-// block [C][9][6]. transpose_flip packs the dx weights instead (Cout and C swap roles).
+// Weights [Cout, C, 3, 3] packed for the forward kernel: blocks of 4 output channels, within a
+// block [C][9][4]. transpose_flip packs the dx weights instead (Cout and C swap roles).
 std::vector<float> conv3x3_pack(const float* w, int64_t Cout, int64_t C, bool transpose_flip);
 
 // One image: out [Cout, Ho, Wo] = conv(x [C, H, W]) + bias (bias may be null), padding 1,
