@@ -157,32 +157,42 @@ void forward_planes(const float* planes, const float* packed, const float* bias,
 }
 
 // dw9[k][co][ci] += sum_{q < Qr} dout'[co][q] * xt[q + off_k][ci] with the image channels-last
-// (xt [Lp][C], C a multiple of 16) and dout' = dpad shifted by pitch + 1: for each tap, 6 output
-// channels x 16 input channels of accumulators, one broadcast of dout and two vector loads of
-// x per 12 FMAs. Rows of a partial block of output channels read a valid row and are not kept.
+// (xt [Lp][C], C a multiple of 16) and dout' = dpad shifted by pitch + 1. One block: R <= 6
+// output channels (from co0) x 16 input channels (from ci0) of accumulators, one broadcast of
+// dout and two vector loads of x per 2R FMAs.
+template <int R>
+void weight_grad_block(const float* xq, const float* dq, const Grid& g, int64_t C, float* o) {
+  __m256 acc[R][2];
+  for (int c = 0; c < R; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+  for (int64_t q = 0; q < g.Qr; ++q) {
+    const __m256 x0 = _mm256_loadu_ps(xq + q * C), x1 = _mm256_loadu_ps(xq + q * C + 8);
+    for (int c = 0; c < R; ++c) {
+      const __m256 dv = _mm256_broadcast_ss(dq + c * g.Lp + q);
+      acc[c][0] = _mm256_fmadd_ps(dv, x0, acc[c][0]);
+      acc[c][1] = _mm256_fmadd_ps(dv, x1, acc[c][1]);
+    }
+  }
+  for (int c = 0; c < R; ++c) {
+    _mm256_storeu_ps(o + c * C, _mm256_add_ps(_mm256_loadu_ps(o + c * C), acc[c][0]));
+    _mm256_storeu_ps(o + c * C + 8, _mm256_add_ps(_mm256_loadu_ps(o + c * C + 8), acc[c][1]));
+  }
+}
+
+// One tap's [Cout, C] block of dw9: blocks of 6 output channels, the last one of Cout % 6.
 void weight_grad_tap(const float* xt, const float* dpad, int64_t C, int64_t Cout, const Grid& g, int64_t off,
                      float* dwk) {
   for (int64_t co0 = 0; co0 < Cout; co0 += kDwCoBlock) {
-    const float* d[kDwCoBlock];
-    for (int c = 0; c < kDwCoBlock; ++c) d[c] = dpad + std::min<int64_t>(co0 + c, Cout - 1) * g.Lp + g.pitch + 1;
+    const float* dq = dpad + co0 * g.Lp + g.pitch + 1;
     for (int64_t ci0 = 0; ci0 < C; ci0 += 16) {
-      __m256 acc[kDwCoBlock][2];
-#pragma GCC unroll 6
-      for (int c = 0; c < kDwCoBlock; ++c) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
       const float* xq = xt + off * C + ci0;
-      for (int64_t q = 0; q < g.Qr; ++q) {
-        const __m256 x0 = _mm256_loadu_ps(xq + q * C), x1 = _mm256_loadu_ps(xq + q * C + 8);
-#pragma GCC unroll 6
-        for (int c = 0; c < kDwCoBlock; ++c) {
-          const __m256 dv = _mm256_broadcast_ss(d[c] + q);
-          acc[c][0] = _mm256_fmadd_ps(dv, x0, acc[c][0]);
-          acc[c][1] = _mm256_fmadd_ps(dv, x1, acc[c][1]);
-        }
-      }
-      for (int c = 0; c < kDwCoBlock && co0 + c < Cout; ++c) {
-        float* o = dwk + (co0 + c) * C + ci0;
-        _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), acc[c][0]));
-        _mm256_storeu_ps(o + 8, _mm256_add_ps(_mm256_loadu_ps(o + 8), acc[c][1]));
+      float* o = dwk + co0 * C + ci0;
+      switch (std::min<int64_t>(kDwCoBlock, Cout - co0)) {
+        case 6: weight_grad_block<6>(xq, dq, g, C, o); break;
+        case 5: weight_grad_block<5>(xq, dq, g, C, o); break;
+        case 4: weight_grad_block<4>(xq, dq, g, C, o); break;
+        case 3: weight_grad_block<3>(xq, dq, g, C, o); break;
+        case 2: weight_grad_block<2>(xq, dq, g, C, o); break;
+        default: weight_grad_block<1>(xq, dq, g, C, o); break;
       }
     }
   }
