@@ -35,7 +35,7 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // q + off[k].
 struct Grid {
   int64_t H, W;    // output size
-  int64_t pitch;   // row pitch: W + 1 (stride 1) or W + 1 of the phase planes (stride 2)
+  int64_t pitch;   // row pitch: W + 1, one dropped column per row
   int64_t Qr;      // outputs computed: H*pitch rounded up to 8 (a vector)
   int64_t Lp;      // floats per input channel: its padded plane, or its four phase planes
   int64_t Lph;     // floats per phase plane (stride 2)

@@ -9,7 +9,7 @@
 //
 //   out[co][q] = sum_{ci, kh, kw} w[co][ci][kh][kw] * xpad[ci][q + kh*(W+1) + kw]
 //
-// is a 1-D convolution over q: 16 consecutive q are two AVX2 vectors whatever W is. The column
+// is a 1-D convolution over q: 24 consecutive q are three AVX2 vectors whatever W is. The column
 // q with ow = W is computed and dropped (3% extra work at W = 32, 11% at 8).
 //
 // Stride 2 (forward only) is the same 1-D convolution on the four phase planes of the padded
