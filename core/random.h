@@ -17,6 +17,10 @@ class Generator {
   float uniform();
   // Standard normal (Box-Muller; the second value of each pair is kept for the next call).
   float normal();
+  // out[0..n) = the next n values of normal(), bit for bit, and the spare left as normal()
+  // would leave it. The bits are drawn in order; the Box-Muller transforms, which are the
+  // cost, run in parallel.
+  void fill_normal(float* out, int64_t n);
   // Uniform integer in [0, n).
   uint64_t randint(uint64_t n);
 

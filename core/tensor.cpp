@@ -255,7 +255,9 @@ Tensor rand(const Shape& shape, Generator* gen) {
   return generate(shape, gen, [](Generator& g) { return g.uniform(); });
 }
 Tensor randn(const Shape& shape, Generator* gen) {
-  return generate(shape, gen, [](Generator& g) { return g.normal(); });
+  Tensor out = empty(shape);
+  (gen ? *gen : default_generator()).fill_normal(out.data(), out.numel());
+  return out;
 }
 Tensor uniform(const Shape& shape, float low, float high, Generator* gen) {
   NORMA_CHECK(low <= high, "uniform: low ", low, " > high ", high);

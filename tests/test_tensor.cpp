@@ -91,6 +91,25 @@ TEST_CASE("tensor: random factories are reproducible per seed") {
   CHECK(equal(randn(s, &g), first));
 }
 
+TEST_CASE("tensor: randn is the stream of normal() calls, at any thread count") {
+  // randn transforms its draws in parallel chunks; the values, and the spare a Box-Muller pair
+  // leaves for the next call, must be those of calling normal() once per element. The sizes
+  // cover an odd and even tail, a spare carried in, and several chunks (2^15 pairs each).
+  const int threads = get_num_threads();
+  for (int t : {1, 2}) {
+    set_num_threads(t);
+    Generator a(11), b(11);
+    for (int64_t n : {int64_t(1), int64_t(7), int64_t(8), int64_t(65536), int64_t(200001), int64_t(3)}) {
+      const std::vector<float> got = randn({n}, &a).to_vector();
+      std::vector<float> want(static_cast<size_t>(n));
+      for (float& v : want) v = b.normal();
+      CHECK_MESSAGE(got == want, "n = ", n, ", threads = ", t);
+    }
+    CHECK(a.normal() == b.normal());  // both generators end in the same state
+  }
+  set_num_threads(threads);
+}
+
 TEST_CASE("tensor: manual_seed reproduces the default generator") {
   manual_seed(123);
   Tensor a = randn({100});
