@@ -67,16 +67,20 @@ void Generator::fill_normal(float* out, int64_t n) {
   // Chunks of pairs: the draws for a chunk (serial: they are the stream) into a buffer, then its
   // transforms (log, sqrt, sin, cos in double) over the threads. Each pair k writes z0 to
   // out[i + 2k] and z1 to out[i + 2k + 1]; an odd tail's z1 becomes the spare, as in normal().
+  // The buffer is kept per thread across calls: a noisy training step calls this several times
+  // on millions of elements, and a fresh 512 KiB buffer each time would be page-faulted in again.
   constexpr int64_t kChunkPairs = int64_t(1) << 15;
-  std::vector<uint64_t> bits(size_t(2 * std::min(kChunkPairs, (n - i + 1) / 2)));
+  thread_local std::vector<uint64_t> buffer;
+  buffer.resize(size_t(2 * std::min(kChunkPairs, (n - i + 1) / 2)));
+  uint64_t* const bits = buffer.data();  // the calling thread's buffer, read by all the threads
   while (i < n) {
     const int64_t pairs = std::min(kChunkPairs, (n - i + 1) / 2);
-    for (int64_t k = 0; k < 2 * pairs; ++k) bits[size_t(k)] = next_u64();
+    for (int64_t k = 0; k < 2 * pairs; ++k) bits[k] = next_u64();
     float last_z1 = 0.f;
 #pragma omp parallel for schedule(static) if (pairs >= 4096)
     for (int64_t k = 0; k < pairs; ++k) {
       float z0, z1;
-      box_muller(bits[size_t(2 * k)], bits[size_t(2 * k + 1)], z0, z1);
+      box_muller(bits[2 * k], bits[2 * k + 1], z0, z1);
       const int64_t j = i + 2 * k;
       out[j] = z0;
       if (j + 1 < n) out[j + 1] = z1;
